@@ -1,0 +1,126 @@
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
+import { customers, interactions, orders, principals } from '../db/schema/index.js';
+
+/**
+ * The closed set of policed subjects and their fields, shared by the policy
+ * loader (validation), the condition translator (field → column) and the
+ * enforcement layer. A field a policy names must be listed here; a condition
+ * may only use a field with `column` (encrypted values cannot be compared).
+ */
+export type ValueType = 'string' | 'number' | 'date' | 'uuid' | 'string[]';
+
+export interface ScalarField {
+  kind: 'scalar';
+  type: ValueType;
+  /** Plain column usable in conditions, filters and orderings; absent for encrypted fields. */
+  column?: PgColumn;
+}
+
+export type SubjectName = 'Customer' | 'Order' | 'Interaction' | 'Principal';
+
+export interface RelationField {
+  kind: 'relation';
+  subject: SubjectName;
+  /** many: a connection of child rows; one: the parent row. */
+  cardinality: 'one' | 'many';
+  /** Column on this subject's table (one) or the child table (many) that joins. */
+  localColumn: PgColumn;
+  foreignColumn: PgColumn;
+}
+
+export type FieldSpec = ScalarField | RelationField;
+
+export interface SubjectSpec {
+  table: PgTable;
+  idColumn: PgColumn;
+  fields: Record<string, FieldSpec>;
+}
+
+const s = (type: ValueType, column?: PgColumn): ScalarField => (column ? { kind: 'scalar', type, column } : { kind: 'scalar', type });
+
+export const subjects = {
+  Customer: {
+    table: customers,
+    idColumn: customers.id,
+    fields: {
+      id: s('uuid', customers.id),
+      name: s('string', customers.name),
+      phone: s('string'),
+      email: s('string'),
+      address: s('string'),
+      province: s('string', customers.province),
+      city: s('string', customers.city),
+      idNumber: s('string'),
+      birthDate: s('string'),
+      gender: s('string', customers.gender),
+      tier: s('string', customers.tier),
+      segment: s('string', customers.segment),
+      ownerId: s('string', customers.ownerId),
+      department: s('string', customers.department),
+      createdAt: s('date', customers.createdAt),
+      updatedAt: s('date', customers.updatedAt),
+      orders: { kind: 'relation', subject: 'Order', cardinality: 'many', localColumn: customers.id, foreignColumn: orders.customerId },
+      interactions: {
+        kind: 'relation',
+        subject: 'Interaction',
+        cardinality: 'many',
+        localColumn: customers.id,
+        foreignColumn: interactions.customerId,
+      },
+    },
+  },
+  Order: {
+    table: orders,
+    idColumn: orders.id,
+    fields: {
+      id: s('uuid', orders.id),
+      customerId: s('uuid', orders.customerId),
+      amount: s('number', orders.amount),
+      currency: s('string', orders.currency),
+      product: s('string', orders.product),
+      channel: s('string', orders.channel),
+      status: s('string', orders.status),
+      placedAt: s('date', orders.placedAt),
+      customer: { kind: 'relation', subject: 'Customer', cardinality: 'one', localColumn: orders.customerId, foreignColumn: customers.id },
+    },
+  },
+  Interaction: {
+    table: interactions,
+    idColumn: interactions.id,
+    fields: {
+      id: s('uuid', interactions.id),
+      customerId: s('uuid', interactions.customerId),
+      principalId: s('string', interactions.principalId),
+      channel: s('string', interactions.channel),
+      summary: s('string', interactions.summary),
+      occurredAt: s('date', interactions.occurredAt),
+      customer: {
+        kind: 'relation',
+        subject: 'Customer',
+        cardinality: 'one',
+        localColumn: interactions.customerId,
+        foreignColumn: customers.id,
+      },
+    },
+  },
+  Principal: {
+    table: principals,
+    idColumn: principals.id,
+    fields: {
+      id: s('string', principals.id),
+      displayName: s('string', principals.displayName),
+      roles: s('string[]', principals.roles),
+      department: s('string', principals.department),
+      region: s('string', principals.region),
+      status: s('string', principals.status),
+    },
+  },
+} satisfies Record<SubjectName, SubjectSpec>;
+export const subjectNames = Object.keys(subjects) as SubjectName[];
+
+export const actions = ['read', 'reveal', 'filter', 'sort', 'lookup', 'update', 'create', 'delete', 'export', 'approve'] as const;
+export type Action = (typeof actions)[number];
+
+export function subjectSpec(name: SubjectName): SubjectSpec {
+  return subjects[name];
+}

@@ -1,0 +1,116 @@
+import { z } from 'zod';
+
+/** Development-only secrets: refused when NODE_ENV=production. */
+export const DEV_JWT_SECRET = 'custos-development-secret-do-not-use-in-production';
+const DEV_KEK = 'dev:' + Buffer.alloc(32, 7).toString('base64');
+const DEV_INDEX_KEY = Buffer.alloc(32, 9).toString('base64');
+
+const base64Key = z
+  .string()
+  .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded');
+
+const keyring = z
+  .string()
+  .transform((v, ctx) => {
+    const keys = new Map<string, Buffer>();
+    for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const [id, material] = part.split(':');
+      const key = material ? Buffer.from(material, 'base64') : undefined;
+      if (!id || !/^[A-Za-z0-9_.-]+$/.test(id) || !key || key.length !== 32) {
+        ctx.addIssue({ code: 'custom', message: 'entries must be "<id>:<32 bytes base64>", comma-separated' });
+        return z.NEVER;
+      }
+      keys.set(id, key);
+    }
+    if (keys.size === 0) {
+      ctx.addIssue({ code: 'custom', message: 'needs at least one key' });
+      return z.NEVER;
+    }
+    return keys;
+  });
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+    HOST: z.string().default('0.0.0.0'),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
+    DATA_DIR: z.string().default('./.data'),
+    DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+    JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    JWKS_URL: z.url().optional(),
+    JWT_ISSUER: z.string().default('custos'),
+    JWT_AUDIENCE: z.string().default('custos'),
+    PRINCIPAL_CACHE_MS: z.coerce.number().int().min(0).max(10_000).default(3_000),
+    POLICY_DIR: z.string().default('./policies'),
+    KEYRING: keyring.optional(),
+    KEK_ACTIVE_ID: z.string().optional(),
+    BLIND_INDEX_KEY: base64Key.optional(),
+    CURSOR_SECRET: z.string().min(32).optional(),
+    SEED_DEMO: z.enum(['auto', 'never']).default('auto'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== 'production') return;
+    if (!env.JWKS_URL && !env.JWT_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['JWKS_URL'], message: 'production needs JWKS_URL or JWT_SECRET' });
+    }
+    for (const key of ['KEYRING', 'BLIND_INDEX_KEY', 'CURSOR_SECRET'] as const) {
+      if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'required in production' });
+    }
+  });
+
+export type Config = ReturnType<typeof finish>;
+
+function finish(env: z.infer<typeof schema>) {
+  const keyringMap = env.KEYRING ?? keyring.parse(DEV_KEK);
+  const activeKekId = env.KEK_ACTIVE_ID ?? [...keyringMap.keys()].at(-1)!;
+  return {
+    env: env.NODE_ENV,
+    production: env.NODE_ENV === 'production',
+    port: env.PORT,
+    host: env.HOST,
+    database: env.DATABASE_URL
+      ? ({ kind: 'postgres', url: env.DATABASE_URL, poolMax: env.DB_POOL_MAX } as const)
+      : ({ kind: 'pglite', dataDir: env.DATA_DIR } as const),
+    auth: {
+      secret: env.JWT_SECRET ?? (env.JWKS_URL ? undefined : DEV_JWT_SECRET),
+      jwksUrl: env.JWKS_URL,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      principalCacheMs: env.PRINCIPAL_CACHE_MS,
+    },
+    policyDir: env.POLICY_DIR,
+    keys: {
+      keyring: keyringMap,
+      activeKekId,
+      blindIndexKey: Buffer.from(env.BLIND_INDEX_KEY ?? DEV_INDEX_KEY, 'base64'),
+    },
+    cursorSecret: env.CURSOR_SECRET ?? DEV_JWT_SECRET,
+    seedDemo: env.SEED_DEMO,
+    logLevel: env.LOG_LEVEL,
+    maxPageSize: env.MAX_PAGE_SIZE,
+  };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads and validates the environment once; throws ConfigError naming every bad key. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = finish(parsed.data);
+  if (!config.keys.keyring.has(config.keys.activeKekId)) {
+    throw new ConfigError(`invalid configuration:\n  KEK_ACTIVE_ID: no key with that id in KEYRING`);
+  }
+  return config;
+}

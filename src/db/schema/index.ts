@@ -1,0 +1,3 @@
+export * from './principals.js';
+export * from './customers.js';
+export * from './activity.js';
