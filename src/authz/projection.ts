@@ -1,0 +1,142 @@
+import { sql, type SQL } from 'drizzle-orm';
+import type { PgColumn } from 'drizzle-orm/pg-core';
+import { ForbiddenError } from '../errors.js';
+import { maskStrategy } from './policy/bundle.js';
+import { RequestAuthz, type Grant } from './request-authz.js';
+import { maskInSql, storageOf } from './storage.js';
+import { subjects, type ScalarField, type SubjectName } from './subjects.js';
+
+/** How one (field, purpose) cell of every row is decided and where its value sits in the result row. */
+export interface CellPlan {
+  field: string;
+  purpose: string | undefined;
+  /** Result column holding the value (masked or raw), or the ciphertext when `encrypted`. */
+  valueKey: string;
+  /** Result column with the masked rendition, when the raw value comes from decryption. */
+  maskedKey?: string;
+  /** Boolean result column: may the row's field be read at all (absent = always). */
+  readFlag?: string;
+  /** Boolean result column: is the raw value revealed (absent = never). */
+  revealFlag?: string;
+  maskable: boolean;
+  encrypted?: { aad: string };
+  dateTime: boolean;
+  /** For the in-memory re-check: the grant behind each flag. */
+  readGrant: Grant;
+  revealGrant: Grant;
+}
+
+export interface Projection {
+  subject: SubjectName;
+  select: Array<[string, SQL]>;
+  cells: CellPlan[];
+  /** Plain attributes selected so that every row can be re-checked with ability.can. */
+  attrs: string[];
+  /** Result column holding the wrapped data key, when some cell may be revealed from ciphertext. */
+  wrappedKey?: { key: string; kekId: string; anyReveal: SQL[] };
+}
+
+export type Requested = Map<string, Set<string | undefined>>;
+
+/** Plans the SELECT list for the requested fields: refuses up front a field no rule can ever grant. */
+export function planProjection(authz: RequestAuthz, subject: SubjectName, requested: Requested): Projection {
+  const spec = subjects[subject];
+  const denied = [...requested.keys()].filter((f) => !authz.canEver('read', subject, f) && !anyReveal(authz, subject, f, requested));
+  if (denied.length > 0) throw ForbiddenError.fields(subject, denied);
+
+  const p = new Builder(authz, subject);
+  for (const [field, purposes] of requested) {
+    const fieldSpec = spec.fields[field as keyof typeof spec.fields] as ScalarField | { kind: 'relation' } | undefined;
+    if (!fieldSpec || fieldSpec.kind !== 'scalar') continue;
+    for (const purpose of purposes) p.addCell(field, fieldSpec, purpose);
+  }
+  return p.finish();
+}
+
+function anyReveal(authz: RequestAuthz, subject: SubjectName, field: string, requested: Requested): boolean {
+  return [...(requested.get(field) ?? [])].some((purpose) => authz.canEver('reveal', subject, field, purpose));
+}
+
+class Builder {
+  private readonly select: Array<[string, SQL]> = [];
+  private readonly flags = new Map<string, string>();
+  private readonly cells: CellPlan[] = [];
+  private readonly revealConds: SQL[] = [];
+  private readonly attrs = new Set<string>(['id']);
+  private n = 0;
+
+  constructor(
+    private readonly authz: RequestAuthz,
+    private readonly subject: SubjectName,
+  ) {
+    for (const a of authz.conditionFields('read', subject)) this.attrs.add(a);
+  }
+
+  private flag(grant: Grant): string | undefined {
+    if (grant.kind !== 'conditional') return undefined;
+    let key = this.flags.get(grant.key);
+    if (!key) {
+      key = `f${this.flags.size}`;
+      this.flags.set(grant.key, key);
+      this.select.push([key, sql`(${grant.where})`]);
+    }
+    return key;
+  }
+
+  addCell(field: string, spec: ScalarField, purpose: string | undefined): void {
+    const readGrant = this.authz.grant('read', this.subject, field);
+    const storage = storageOf(this.subject, field);
+    const strategy = maskStrategy(this.authz.bundle, this.subject, field);
+    const maskable = strategy !== undefined;
+    const revealGrant: Grant = maskable ? this.authz.grant('reveal', this.subject, field, purpose) : { kind: 'never' };
+    for (const a of this.authz.conditionFields('reveal', this.subject, purpose)) this.attrs.add(a);
+    const valueKey = `v${this.n++}`;
+    const readFlag = this.flag(readGrant);
+    const revealFlag = this.flag(revealGrant);
+    const read = RequestAuthz.toSql(readGrant);
+    const reveal = RequestAuthz.toSql(revealGrant);
+    const dateTime = spec.type === 'date';
+    const cell: CellPlan = { field, purpose, valueKey, maskable, dateTime, readGrant, revealGrant };
+    if (readFlag) cell.readFlag = readFlag;
+    if (revealFlag) cell.revealFlag = revealFlag;
+
+    if (storage?.kind === 'encrypted') {
+      cell.maskedKey = `m${this.n++}`;
+      cell.encrypted = { aad: storage.aad };
+      this.select.push([valueKey, sql`CASE WHEN ${reveal} THEN ${storage.enc} END`]);
+      this.select.push([cell.maskedKey, sql`CASE WHEN ${read} THEN ${storage.masked} END`]);
+      if (revealGrant.kind !== 'never') this.revealConds.push(reveal);
+    } else if (maskable) {
+      const raw = storage?.kind === 'stored' ? storage.raw : spec.column!;
+      const masked = storage?.kind === 'stored' ? storage.masked : maskInSql(strategy, raw)!;
+      this.select.push([valueKey, sql`CASE WHEN ${reveal} THEN ${raw} WHEN ${read} THEN ${masked} END`]);
+    } else {
+      this.select.push([valueKey, plainValue(spec, read, readGrant)]);
+    }
+    this.cells.push(cell);
+  }
+
+  finish(): Projection {
+    const spec = subjects[this.subject];
+    for (const a of this.attrs) {
+      const f = spec.fields[a as keyof typeof spec.fields] as ScalarField | undefined;
+      if (f?.column) this.select.push([`a_${a}`, f.column as unknown as SQL]);
+    }
+    const projection: Projection = { subject: this.subject, select: this.select, cells: this.cells, attrs: [...this.attrs] };
+    if (this.revealConds.length > 0) {
+      projection.wrappedKey = { key: 'wk', kekId: 'wk_id', anyReveal: this.revealConds };
+    }
+    return projection;
+  }
+}
+
+function plainValue(spec: ScalarField, read: SQL, grant: Grant): SQL {
+  const column = spec.column as PgColumn;
+  const value =
+    spec.type === 'date'
+      ? sql`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+      : spec.type === 'number'
+        ? sql`${column}::text`
+        : sql`${column}`;
+  return grant.kind === 'always' ? value : sql`CASE WHEN ${read} THEN ${value} END`;
+}

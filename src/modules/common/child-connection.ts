@@ -1,0 +1,84 @@
+import DataLoader from 'dataloader';
+import { sql, type SQL } from 'drizzle-orm';
+import type { PgColumn } from 'drizzle-orm/pg-core';
+import { planProjection, type Requested } from '../../authz/projection.js';
+import { readRows, type RenderedRow } from '../../authz/reader.js';
+import type { SubjectName } from '../../authz/subjects.js';
+import { readContext, type Context } from '../../graphql/context.js';
+import { decodeCursor, encodeCursor } from '../../graphql/cursor.js';
+import { assertUuid } from '../customer/customer.repository.js';
+import { validatePageSize } from './paging.js';
+
+export interface ChildPage {
+  edges: Array<{ cursor: string; row: RenderedRow }>;
+  hasNextPage: boolean;
+  totalCount: number;
+}
+
+export interface ChildSpec {
+  subject: SubjectName;
+  parentColumn: PgColumn;
+  /** Newest first: the timestamp column of the child rows. */
+  sortColumn: PgColumn;
+  idColumn: PgColumn;
+}
+
+interface ChildArgs {
+  first: number;
+  after?: string | undefined;
+  requested: Requested;
+  /** Distinguishes loaders of the same field asked with different selections or arguments. */
+  signature: string;
+}
+
+/**
+ * A per-request DataLoader that loads one page of children for many parents
+ * in a single policed SELECT (window function per parent): no per-row SQL.
+ */
+export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): DataLoader<string, ChildPage> {
+  const key = `${spec.subject}|${args.signature}`;
+  const existing = ctx.loaders.get(key) as DataLoader<string, ChildPage> | undefined;
+  if (existing) return existing;
+  validatePageSize(args.first, ctx.maxPageSize);
+  const scope = `${spec.subject}|${ctx.principal.id}`;
+  const after = args.after ? decodeCursor(ctx.cursorSecret, scope, args.after) : undefined;
+  if (after) assertUuid(after.id, 'after');
+  const projection = planProjection(ctx.authz, spec.subject, args.requested);
+  const loader = new DataLoader<string, ChildPage>(async (parentIds) => {
+    const rows = await readRows(readContext(ctx), {
+      projection,
+      where: [sql`${spec.parentColumn} = ANY(${sql.param([...parentIds])}::uuid[])`],
+      orderBy: [],
+      extra: [
+        ['__parent', sql`${spec.parentColumn}::text`],
+        ['__sort', sql`${spec.sortColumn}`],
+        ['__k', sql`${spec.sortColumn}::text`],
+        ['__id', sql`${spec.idColumn}`],
+        ['__total', sql`count(*) OVER (PARTITION BY ${spec.parentColumn})`],
+      ],
+      partition: {
+        by: '__parent',
+        perParent: args.first + 1,
+        orderBy: sql`"__sort" DESC, "__id" DESC`,
+        ...(after ? { after: sql`("__sort", "__id") < (${after.k}::timestamptz, ${after.id}::uuid)` } : {}),
+      },
+    });
+    return parentIds.map((id) => pageOf(ctx, scope, rows, id, args.first));
+  });
+  ctx.loaders.set(key, loader as DataLoader<string, unknown>);
+  return loader;
+}
+
+function pageOf(ctx: Context, scope: string, rows: RenderedRow[], parentId: string, first: number): ChildPage {
+  const mine = rows.filter((r) => r.extra.__parent === parentId);
+  const page = mine.slice(0, first);
+  return {
+    edges: page.map((row) => ({
+      cursor: encodeCursor(ctx.cursorSecret, scope, { k: row.extra.__k as string, id: row.id }),
+      row,
+    })),
+    hasNextPage: mine.length > first,
+    totalCount: Number(mine[0]?.extra.__total ?? 0),
+  };
+}
+

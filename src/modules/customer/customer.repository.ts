@@ -1,0 +1,129 @@
+import { sql, type SQL } from 'drizzle-orm';
+import type { PgColumn } from 'drizzle-orm/pg-core';
+import { planProjection, type Requested } from '../../authz/projection.js';
+import { readRows, rowWhere, type RenderedRow } from '../../authz/reader.js';
+import { RequestAuthz } from '../../authz/request-authz.js';
+import { subjects } from '../../authz/subjects.js';
+import { blindIndex } from '../../crypto/envelope.js';
+import { queryRows } from '../../db/execute.js';
+import { customers } from '../../db/schema/index.js';
+import { BadUserInputError, ForbiddenError } from '../../errors.js';
+import { readContext, type Context } from '../../graphql/context.js';
+import { decodeCursor, encodeCursor } from '../../graphql/cursor.js';
+import { SortDirection } from '../common/common.types.js';
+import { validatePageSize } from '../common/paging.js';
+import { CustomerOrderField, type CustomerFilter, type CustomerOrder } from './customer.type.js';
+import { isValidEmail, isValidPhone } from './contact-validation.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function assertUuid(id: string, argument = 'id'): void {
+  if (!UUID.test(id)) throw new BadUserInputError(`${argument} must be a UUID`, { argument });
+}
+
+const plainFilters = ['city', 'province', 'tier', 'segment', 'ownerId', 'name'] as const;
+
+/** The filter as SQL; every field needs `filter` (phone/email: `lookup`) and applies only where that grant holds. */
+export function filterWhere(ctx: Context, filter: CustomerFilter | undefined): SQL[] {
+  if (!filter) return [];
+  const where: SQL[] = [];
+  const refuse: string[] = [];
+  for (const key of plainFilters) {
+    const value = filter[key];
+    if (value === undefined || value === null) continue;
+    if (!ctx.authz.canEver('filter', 'Customer', key)) refuse.push(key);
+    const column = subjects.Customer.fields[key].column as PgColumn;
+    where.push(sql`${column} = ${value}`, RequestAuthz.toSql(ctx.authz.grant('filter', 'Customer', key)));
+  }
+  for (const key of ['phone', 'email'] as const) {
+    const value = filter[key];
+    if (value === undefined || value === null) continue;
+    if (!ctx.authz.canEver('lookup', 'Customer', key)) refuse.push(key);
+    const valid = key === 'phone' ? isValidPhone(value) : isValidEmail(value);
+    if (!valid) throw new BadUserInputError(`filter.${key} is not a valid ${key}`, { argument: `filter.${key}` });
+    const column = key === 'phone' ? customers.phoneBidx : customers.emailBidx;
+    where.push(sql`${column} = ${blindIndex(ctx.keys.blindIndexKey, key, value)}`, RequestAuthz.toSql(ctx.authz.grant('lookup', 'Customer', key)));
+  }
+  if (refuse.length > 0) throw ForbiddenError.fields('Customer', refuse, 'filter');
+  return where;
+}
+
+interface ListArgs {
+  first: number;
+  after?: string | undefined;
+  filter?: CustomerFilter | undefined;
+  orderBy?: CustomerOrder | undefined;
+}
+
+interface SortPlan {
+  column: PgColumn;
+  direction: SortDirection;
+  cast: string;
+  where: SQL[];
+}
+
+function sortPlan(ctx: Context, orderBy: CustomerOrder | undefined): SortPlan {
+  const field = orderBy?.field ?? CustomerOrderField.ID;
+  const direction = orderBy?.direction ?? SortDirection.ASC;
+  const spec = subjects.Customer.fields[field];
+  const column = spec.column as PgColumn;
+  const cast = spec.type === 'date' ? 'timestamptz' : spec.type === 'uuid' ? 'uuid' : 'text';
+  if (field === CustomerOrderField.ID) return { column, direction, cast, where: [] };
+  if (!ctx.authz.canEver('sort', 'Customer', field)) throw ForbiddenError.fields('Customer', [field], 'sort');
+  return { column, direction, cast, where: [RequestAuthz.toSql(ctx.authz.grant('sort', 'Customer', field))] };
+}
+
+/** Lists the caller's customers: one policed SELECT for the page (and one COUNT only when asked). */
+export async function listCustomers(ctx: Context, args: ListArgs, requested: Requested) {
+  validatePageSize(args.first, ctx.maxPageSize);
+  const filters = filterWhere(ctx, args.filter);
+  const sort = sortPlan(ctx, args.orderBy);
+  const scope = `customers|${ctx.principal.id}|${JSON.stringify(args.orderBy ?? null)}|${JSON.stringify(args.filter ?? null)}`;
+  const projection = planProjection(ctx.authz, 'Customer', requested);
+  const id = customers.id;
+  const keyset: SQL[] = [];
+  if (args.after) {
+    const c = decodeCursor(ctx.cursorSecret, scope, args.after);
+    assertUuid(c.id, 'after');
+    const op = sort.direction === SortDirection.ASC ? sql`>` : sql`<`;
+    keyset.push(
+      sort.column === id
+        ? sql`${id} ${op} ${c.id}::uuid`
+        : sql`(${sort.column}, ${id}) ${op} (${c.k}::${sql.raw(sort.cast)}, ${c.id}::uuid)`,
+    );
+  }
+  const dir = sql.raw(sort.direction === SortDirection.ASC ? 'ASC' : 'DESC');
+  const rows = await readRows(readContext(ctx), {
+    projection,
+    where: [...filters, ...sort.where, ...keyset],
+    orderBy: sort.column === id ? [sql`${id} ${dir}`] : [sql`${sort.column} ${dir}`, sql`${id} ${dir}`],
+    limit: args.first + 1,
+    extra: [['__k', sql`${sort.column}::text`]],
+  });
+  const page = rows.slice(0, args.first);
+  const edges = page.map((row) => ({
+    cursor: encodeCursor(ctx.cursorSecret, scope, { k: (row.extra.__k as string | null) ?? null, id: row.id }),
+    row,
+  }));
+  const where = [...filters, ...sort.where];
+  return {
+    edges,
+    hasNextPage: rows.length > args.first,
+    totalCount: () => countCustomers(ctx, where),
+  };
+}
+
+export async function countCustomers(ctx: Context, where: SQL[]): Promise<number> {
+  if (ctx.authz.grant('read', 'Customer').kind === 'never') return 0;
+  const conds = sql.join([rowWhere(ctx.authz, 'Customer'), ...where].map((w) => sql`(${w})`), sql` AND `);
+  const [row] = await queryRows(ctx.db, sql`SELECT count(*)::int AS n FROM ${customers} WHERE ${conds}`);
+  return Number(row?.n ?? 0);
+}
+
+/** One customer by id; outside the caller's rows it answers exactly as a missing id (null). */
+export async function getCustomer(ctx: Context, id: string, requested: Requested): Promise<RenderedRow | null> {
+  assertUuid(id);
+  const projection = planProjection(ctx.authz, 'Customer', requested);
+  const rows = await readRows(readContext(ctx), { projection, where: [sql`${customers.id} = ${id}::uuid`], orderBy: [], limit: 1 });
+  return rows[0] ?? null;
+}
