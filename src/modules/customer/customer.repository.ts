@@ -28,6 +28,7 @@ export function filterWhere(ctx: Context, filter: CustomerFilter | undefined): S
   if (!filter) return [];
   const where: SQL[] = [];
   const refuse: string[] = [];
+  const refuseLookup: string[] = [];
   for (const key of plainFilters) {
     const value = filter[key];
     if (value === undefined || value === null) continue;
@@ -38,14 +39,20 @@ export function filterWhere(ctx: Context, filter: CustomerFilter | undefined): S
   for (const key of ['phone', 'email'] as const) {
     const value = filter[key];
     if (value === undefined || value === null) continue;
-    if (!ctx.authz.canEver('lookup', 'Customer', key)) refuse.push(key);
+    if (!ctx.authz.canEver('lookup', 'Customer', key)) refuseLookup.push(key);
     const valid = key === 'phone' ? isValidPhone(value) : isValidEmail(value);
     if (!valid) throw new BadUserInputError(`filter.${key} is not a valid ${key}`, { argument: `filter.${key}` });
     const column = key === 'phone' ? customers.phoneBidx : customers.emailBidx;
     where.push(sql`${column} = ${blindIndex(ctx.keys.blindIndexKey, key, value)}`, RequestAuthz.toSql(ctx.authz.grant('lookup', 'Customer', key)));
   }
   if (refuse.length > 0) throw ForbiddenError.fields('Customer', refuse, 'filter');
+  if (refuseLookup.length > 0) throw ForbiddenError.fields('Customer', refuseLookup, 'lookup');
   return where;
+}
+
+/** A caller with no rule that could ever show a customer is refused outright (not served an empty list). */
+export function assertMayReadCustomers(ctx: Context): void {
+  if (!ctx.authz.canEver('read', 'Customer')) throw new ForbiddenError('not permitted to read Customer', { subject: 'Customer' });
 }
 
 interface ListArgs {
@@ -75,6 +82,7 @@ function sortPlan(ctx: Context, orderBy: CustomerOrder | undefined): SortPlan {
 
 /** Lists the caller's customers: one policed SELECT for the page (and one COUNT only when asked). */
 export async function listCustomers(ctx: Context, args: ListArgs, requested: Requested) {
+  assertMayReadCustomers(ctx);
   validatePageSize(args.first, ctx.maxPageSize);
   const filters = filterWhere(ctx, args.filter);
   const sort = sortPlan(ctx, args.orderBy);
@@ -123,6 +131,7 @@ export async function countCustomers(ctx: Context, where: SQL[]): Promise<number
 /** One customer by id; outside the caller's rows it answers exactly as a missing id (null). */
 export async function getCustomer(ctx: Context, id: string, requested: Requested): Promise<RenderedRow | null> {
   assertUuid(id);
+  assertMayReadCustomers(ctx);
   const projection = planProjection(ctx.authz, 'Customer', requested);
   const rows = await readRows(readContext(ctx), { projection, where: [sql`${customers.id} = ${id}::uuid`], orderBy: [], limit: 1 });
   return rows[0] ?? null;
