@@ -5,7 +5,6 @@ import { createDb, type DbHandle } from './db/client.js';
 import { seedDatabase } from './db/seed/load.js';
 import { createApp, type App } from './server/app.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
-import type { MaskStrategy } from './authz/masks.js';
 import { Purpose } from './modules/common/common.types.js';
 
 export interface Running {
@@ -23,7 +22,7 @@ export class StartupError extends Error {
 
 /** Refuses a bundle that the stored data or the GraphQL schema cannot honour. */
 function checkBundleFits(bundle: PolicyBundle): void {
-  const problems = storageProblems((s, f) => maskStrategy(bundle, s, f) as MaskStrategy | undefined);
+  const problems = storageProblems((s, f) => maskStrategy(bundle, s, f));
   const enumPurposes = new Set<string>(Object.values(Purpose));
   for (const p of bundle.purposes) if (!enumPurposes.has(p)) problems.push(`purposes.yaml: ${p} is not in the GraphQL Purpose enum`);
   if (problems.length > 0) throw new StartupError(`policy bundle does not fit the stored data:\n  ${problems.join('\n  ')}`);

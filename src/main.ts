@@ -23,6 +23,6 @@ async function main(): Promise<void> {
 
 main().catch((e: unknown) => {
   const known = e instanceof ConfigError || e instanceof PolicyBundleError || e instanceof StartupError;
-  process.stderr.write(`custos: ${known ? (e as Error).message : `failed to start (${(e as Error)?.name ?? 'error'}: ${(e as Error)?.message ?? ''})`}\n`);
+  process.stderr.write(`custos: ${known ? (e).message : `failed to start (${(e as Error)?.name ?? 'error'}: ${(e as Error)?.message ?? ''})`}\n`);
   process.exit(1);
 });

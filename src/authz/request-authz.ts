@@ -77,7 +77,7 @@ export class RequestAuthz {
   conditionFields(action: Action, subject: SubjectName, purpose?: string): Set<string> {
     const out = new Set<string>();
     for (const rule of this.ability(purpose).rulesFor(action, subject)) {
-      if (rule.conditions) collectKeys(rule.conditions as Record<string, unknown>, out);
+      if (rule.conditions) collectKeys(rule.conditions, out);
     }
     return out;
   }

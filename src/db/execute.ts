@@ -5,7 +5,7 @@ export type Row = Record<string, unknown>;
 
 /** Runs raw SQL and returns plain rows, whichever driver is behind the Db (PGlite returns {rows}, postgres.js an array). */
 export async function queryRows(db: Db, query: SQL): Promise<Row[]> {
-  const result = (await db.execute(query)) as unknown;
+  const result: unknown = await db.execute(query);
   if (Array.isArray(result)) return result as Row[];
   return (result as { rows: Row[] }).rows;
 }

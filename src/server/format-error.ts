@@ -18,7 +18,6 @@ const apolloCodes = new Set([
  * bare INTERNAL_SERVER_ERROR. Stack traces never leave the process.
  */
 export function formatError(formatted: GraphQLFormattedError, _error: unknown): GraphQLFormattedError {
-  if (process.env.DEBUG_ERRORS) process.stderr.write(String((_error as any)?.originalError?.stack ?? _error) + "\n");
   const code = typeof formatted.extensions?.code === 'string' ? formatted.extensions.code : undefined;
   if (code && (knownCodes.has(code) || apolloCodes.has(code))) {
     const { stacktrace: _s, exception: _e, http: _h, ...extensions } = formatted.extensions ?? {};

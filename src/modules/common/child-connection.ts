@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { sql, type SQL } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { planProjection, type Requested } from '../../authz/projection.js';
 import { readRows, type RenderedRow } from '../../authz/reader.js';
@@ -65,7 +65,7 @@ export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): Dat
     });
     return parentIds.map((id) => pageOf(ctx, scope, rows, id, args.first));
   });
-  ctx.loaders.set(key, loader as DataLoader<string, unknown>);
+  ctx.loaders.set(key, loader);
   return loader;
 }
 

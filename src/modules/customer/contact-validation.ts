@@ -13,6 +13,5 @@ export function isValidEmail(value: string): boolean {
 /** Addresses are free text, bounded in length and without control characters. */
 export function isValidAddress(value: string): boolean {
   const trimmed = value.trim();
-  // eslint-disable-next-line no-control-regex
   return trimmed.length >= 4 && trimmed.length <= 200 && !/[\u0000-\u001f]/.test(trimmed);
 }

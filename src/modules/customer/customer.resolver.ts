@@ -28,7 +28,7 @@ function purposeArg(description: string) {
 /** Thin: every read goes through the repository, which asks the enforcement layer. */
 @Resolver(() => Customer)
 export class CustomerResolver {
-  @Query(() => CustomerConnection, { description: 'Customers the caller may see (row policy), newest rules applied in SQL.' })
+  @Query(() => CustomerConnection, { description: 'Customers the caller may see: the row policy is applied in SQL, so paging and totalCount are right.' })
   async customers(
     @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
