@@ -89,13 +89,20 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** drizzle puts the SQL and every parameter in its message: keep its first line and the driver's reason (the cause). */
+function messageOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  if (!(error.cause instanceof Error)) return error.message;
+  return `${error.message.split('\n')[0]}: ${error.cause.message}`;
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (error: unknown) => {
     // Messages only, never a stack trace: expected failures (bad arguments, configuration, connection) read well alone.
-    console.error(error instanceof Error ? error.message : String(error));
+    console.error(messageOf(error));
     if (error instanceof UsageError) console.error(usage);
     process.exitCode = error instanceof UsageError ? 2 : 1;
   },

@@ -7,7 +7,7 @@ import { decryptField } from '../../crypto/envelope.js';
 import { createDb, type DbHandle } from '../client.js';
 import { queryRows } from '../execute.js';
 import { customerAt, generateSeed } from './generate.js';
-import { seedDatabase, type SeedSummary } from './load.js';
+import { SeedError, seedDatabase, type SeedSummary } from './load.js';
 
 const config = loadConfig({});
 const keys: CryptoKeys = {
@@ -90,6 +90,11 @@ describe(seedDatabase.name, () => {
     expect(await counts()).toEqual(before);
   });
 
+  it('refuses a customer count it cannot generate, before writing anything', async () => {
+    await expect(seedDatabase(handle, keys, { customers: 2.5, reset: true })).rejects.toThrow(RangeError);
+    expect((await counts()).customers).toBe(200);
+  });
+
   it('replaces the customer data on reset, keeping the principals', async () => {
     const progress: number[] = [];
     const reset = await seedDatabase(handle, keys, { customers: 40, asOf, reset: true, onProgress: (done) => progress.push(done) });
@@ -99,5 +104,19 @@ describe(seedDatabase.name, () => {
     expect(after).toMatchObject({ principals: demoPrincipals.length, customers: 40, customer_keys: 40, orders: reset.orders });
     const ids = await queryRows(handle.db, sql`select id from customers where id = ${customerAt(reset.plan, 39).id}`);
     expect(ids).toHaveLength(1);
+  });
+
+  it('rolls a failed batch back whole and reports it without any customer value', async () => {
+    await handle.db.execute(sql`alter table orders add constraint seed_test_no_orders check (amount < 0) not valid`);
+    try {
+      const failing = seedDatabase(handle, keys, { customers: 30, asOf, reset: true });
+      await expect(failing).rejects.toThrow(SeedError);
+      const message = await failing.catch((e: Error) => e.message);
+      expect(message).toMatch(/^writing customers 0\.\.29 failed: .*seed_test_no_orders/);
+      expect(message).not.toContain(customerAt(first.plan, 0).name);
+      expect(await counts()).toMatchObject({ customers: 0, customer_keys: 0, orders: 0 });
+    } finally {
+      await handle.db.execute(sql`alter table orders drop constraint seed_test_no_orders`);
+    }
   });
 });

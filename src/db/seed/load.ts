@@ -3,7 +3,7 @@ import { sealCustomer, type CryptoKeys } from '../../crypto/customer-record.js';
 import type { DbHandle } from '../client.js';
 import { consents, customerKeys, customers, interactions, orders, principals } from '../schema/index.js';
 import { insertJsonRows } from './bulk.js';
-import { generateSeed, seedPlan, seedPrincipals, type CustomerBundle, type SeedPlan } from './generate.js';
+import { generateSeed, MAX_CUSTOMERS, seedPlan, seedPrincipals, type CustomerBundle, type SeedPlan } from './generate.js';
 
 export interface SeedOptions {
   customers: number;
@@ -20,6 +20,7 @@ export interface SeedSummary {
   skipped: boolean;
   /** What regenerates the seeded plain values: `customerAt(summary.plan, i)`. */
   plan: SeedPlan;
+  /** Rows generated and written (ids that already existed are skipped by the database, not subtracted here). */
   principals: number;
   customers: number;
   orders: number;
@@ -38,6 +39,8 @@ const BATCH_CUSTOMERS = 1000;
 const YIELD_EVERY = 100;
 
 interface Batch {
+  /** Index of the batch's first customer, to name a failed batch without naming anyone in it. */
+  first: number;
   customers: Array<typeof customers.$inferInsert>;
   keys: Array<typeof customerKeys.$inferInsert>;
   orders: Array<typeof orders.$inferInsert>;
@@ -45,7 +48,18 @@ interface Batch {
   consents: Array<typeof consents.$inferInsert>;
 }
 
-const emptyBatch = (): Batch => ({ customers: [], keys: [], orders: [], interactions: [], consents: [] });
+const emptyBatch = (first: number): Batch => ({ first, customers: [], keys: [], orders: [], interactions: [], consents: [] });
+
+/** A batch that could not be written. The message keeps the database's reason but never the statement's parameters, which hold customer data. */
+export class SeedError extends Error {
+  override name = 'SeedError';
+}
+
+function reasonOf(error: unknown): string {
+  // drizzle wraps the driver error and puts the SQL and all parameters in its own message; the reason is the cause's.
+  const inner = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  return inner instanceof Error ? inner.message : String(inner);
+}
 
 function addBundle(batch: Batch, keys: CryptoKeys, bundle: CustomerBundle): void {
   const { row, key } = sealCustomer(keys, bundle.customer);
@@ -58,13 +72,13 @@ function addBundle(batch: Batch, keys: CryptoKeys, bundle: CustomerBundle): void
 
 /** Seals customers batch by batch, yielding to the event loop now and then (sealing is CPU-bound). */
 async function* batches(plan: SeedPlan, count: number, keys: CryptoKeys): AsyncGenerator<Batch> {
-  let batch = emptyBatch();
+  let batch = emptyBatch(0);
   for (const bundle of generateSeed({ ...plan, count })) {
     addBundle(batch, keys, bundle);
     if (batch.customers.length % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
     if (batch.customers.length === BATCH_CUSTOMERS) {
       yield batch;
-      batch = emptyBatch();
+      batch = emptyBatch(bundle.index + 1);
     }
   }
   if (batch.customers.length > 0) yield batch;
@@ -72,15 +86,20 @@ async function* batches(plan: SeedPlan, count: number, keys: CryptoKeys): AsyncG
 
 /** One transaction per batch: a customer is never stored without its key or its history. */
 async function writeBatch(handle: DbHandle, batch: Batch): Promise<void> {
-  await handle.db.transaction(async (tx) => {
-    // A crash may lose the last few batches but never corrupts anything, and a seed can be rerun: skip the fsync wait.
-    if (handle.kind === 'postgres') await tx.execute(sql`set local synchronous_commit = off`);
-    await insertJsonRows(tx, customers, batch.customers);
-    await insertJsonRows(tx, customerKeys, batch.keys);
-    await insertJsonRows(tx, orders, batch.orders);
-    await insertJsonRows(tx, interactions, batch.interactions);
-    await insertJsonRows(tx, consents, batch.consents);
-  });
+  try {
+    await handle.db.transaction(async (tx) => {
+      // A crash may lose the last few batches but never corrupts anything, and a seed can be rerun: skip the fsync wait.
+      if (handle.kind === 'postgres') await tx.execute(sql`set local synchronous_commit = off`);
+      await insertJsonRows(tx, customers, batch.customers);
+      await insertJsonRows(tx, customerKeys, batch.keys);
+      await insertJsonRows(tx, orders, batch.orders);
+      await insertJsonRows(tx, interactions, batch.interactions);
+      await insertJsonRows(tx, consents, batch.consents);
+    });
+  } catch (error) {
+    const last = batch.first + batch.customers.length - 1;
+    throw new SeedError(`writing customers ${batch.first}..${last} failed: ${reasonOf(error)}`);
+  }
 }
 
 /**
@@ -94,11 +113,11 @@ async function writeAll(handle: DbHandle, source: AsyncIterable<Batch>, onWritte
   let failure: { error: unknown } | undefined;
   for await (const batch of source) {
     if (failure) break;
+    // Caught at once so a failing batch never surfaces as an unhandled rejection while an older one is awaited.
     inFlight.push(
-      writeBatch(handle, batch).then(
-        () => onWritten(batch),
-        (error: unknown) => void (failure ??= { error }),
-      ),
+      writeBatch(handle, batch)
+        .then(() => onWritten(batch))
+        .catch((error: unknown) => void (failure ??= { error })),
     );
     if (inFlight.length >= depth) await inFlight.shift();
   }
@@ -122,6 +141,9 @@ async function resetCustomerData(handle: DbHandle): Promise<void> {
  * interactions and consents. Does nothing if customers exist, unless `reset`.
  */
 export async function seedDatabase(handle: DbHandle, keys: CryptoKeys, opts: SeedOptions): Promise<SeedSummary> {
+  if (!Number.isInteger(opts.customers) || opts.customers < 0 || opts.customers > MAX_CUSTOMERS) {
+    throw new RangeError(`customers must be an integer from 0 to ${MAX_CUSTOMERS}`);
+  }
   const started = performance.now();
   const plan = seedPlan(opts);
   const summary: SeedSummary = { skipped: false, plan, principals: 0, customers: 0, orders: 0, interactions: 0, consents: 0, ms: 0 };
