@@ -6,7 +6,7 @@ import type { Db } from '../db/client.js';
 import { queryRows, toBuffer, type Row } from '../db/execute.js';
 import { customerKeys, customers } from '../db/schema/index.js';
 import type { CellPlan, Projection } from './projection.js';
-import type { RequestAuthz } from './request-authz.js';
+import { RequestAuthz } from './request-authz.js';
 import { subjects, type SubjectName } from './subjects.js';
 
 export type Cell =
@@ -86,15 +86,7 @@ export function buildSelect(ctx: ReadContext, q: ReadQuery): SQL {
 
 /** The row policy of `read` on a subject as SQL (no rule → false). */
 export function rowWhere(authz: RequestAuthz, subject: SubjectName): SQL {
-  const grant = authz.grant('read', subject);
-  switch (grant.kind) {
-    case 'always':
-      return sql`true`;
-    case 'never':
-      return sql`false`;
-    case 'conditional':
-      return grant.where;
-  }
+  return RequestAuthz.toSql(authz.grant('read', subject));
 }
 
 /** Runs a policed read: SQL decides, memory re-checks every row, reveals are decrypted here and only here. */
