@@ -37,8 +37,7 @@ export async function start(config: Config, opts: { demoCustomers?: number; logg
   try {
     await db.migrate();
     if (config.seedDemo === 'auto') {
-      const keys = { keyring: { keys: config.keys.keyring, activeKekId: config.keys.activeKekId }, blindIndexKey: config.keys.blindIndexKey };
-      const summary = await seedDatabase(db, keys, { customers: opts.demoCustomers ?? 300 });
+      const summary = await seedDatabase(db, config.keys, { customers: opts.demoCustomers ?? 300 });
       if (!summary.skipped) logger.info({ customers: summary.customers }, 'seeded demo data');
     }
     const app = await createApp({ config, db, bundle, logger });

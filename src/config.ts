@@ -85,9 +85,9 @@ function finish(env: z.infer<typeof schema>) {
       principalCacheMs: env.PRINCIPAL_CACHE_MS,
     },
     policyDir: env.POLICY_DIR,
+    /** Shaped as the crypto layer's CryptoKeys, so callers pass it as is. */
     keys: {
-      keyring: keyringMap,
-      activeKekId,
+      keyring: { keys: keyringMap, activeKekId },
       blindIndexKey: Buffer.from(env.BLIND_INDEX_KEY ?? DEV_INDEX_KEY, 'base64'),
     },
     cursorSecret: env.CURSOR_SECRET ?? DEV_JWT_SECRET,
@@ -111,7 +111,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const config = finish(parsed.data);
-  if (!config.keys.keyring.has(config.keys.activeKekId)) {
+  if (!config.keys.keyring.keys.has(config.keys.keyring.activeKekId)) {
     throw new ConfigError(`invalid configuration:\n  KEK_ACTIVE_ID: no key with that id in KEYRING`);
   }
   return config;

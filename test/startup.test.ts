@@ -35,7 +35,7 @@ describe('start', () => {
     expect(run.stderr).toMatch(/BLIND_INDEX_KEY/);
   });
 
-  it.skipIf(process.env.DATABASE_URL)('keeps data written by updateCustomer across a restart of the embedded database', async () => {
+  it('keeps data written by updateCustomer across a restart of the embedded database', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'custos-data-'));
     const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
     const ask = async (port: number, query: string) => {

@@ -77,11 +77,7 @@ async function main(argv: string[]): Promise<number> {
   const handle = await createDb(config.database);
   try {
     await handle.migrate();
-    const keys = {
-      keyring: { keys: config.keys.keyring, activeKekId: config.keys.activeKekId },
-      blindIndexKey: config.keys.blindIndexKey,
-    };
-    const summary = await seedDatabase(handle, keys, { ...args, onProgress: progressReporter() });
+    const summary = await seedDatabase(handle, config.keys, { ...args, onProgress: progressReporter() });
     report(summary, handle.kind);
     return 0;
   } finally {

@@ -4,6 +4,7 @@ import type { RequestAuthz } from '../authz/request-authz.js';
 import type { Principal } from '../authz/principal.js';
 import type { CryptoKeys } from '../crypto/customer-record.js';
 import type { Db } from '../db/client.js';
+import type { Logger } from '../telemetry/logger.js';
 
 /** Everything a resolver may use: the caller's policy view, the database behind it, and per-request loaders. */
 export interface Context {
@@ -14,6 +15,7 @@ export interface Context {
   cursorSecret: string;
   maxPageSize: number;
   faults: EnforcementFault[];
+  logger: Logger;
   loaders: Map<string, DataLoader<string, unknown>>;
 }
 
@@ -22,6 +24,10 @@ export function readContext(ctx: Context): ReadContext {
     db: ctx.db,
     authz: ctx.authz,
     keyring: ctx.keys.keyring,
-    onFault: (fault) => ctx.faults.push(fault),
+    onFault: (fault) => {
+      // Ids, subject and field names only: a fault report never carries a value.
+      ctx.faults.push(fault);
+      ctx.logger.warn({ fault, principal: ctx.principal.id }, 'enforcement fault: SQL and in-memory check disagree');
+    },
   };
 }

@@ -23,10 +23,7 @@ export function requestedInConnection(info: GraphQLResolveInfo, connection: stri
   const edges = top.get('edges')?.nodes ?? [];
   const edgeSel = selectionOf(edges, objectType(info, `${node}Edge`), info);
   const nodeNodes: FieldNode[] = edgeSel.get('node')?.nodes ?? [];
-  return {
-    requested: toRequested(selectionOf(nodeNodes, objectType(info, node), info)),
-    wantsTotal: top.has('totalCount'),
-  };
+  return toRequested(selectionOf(nodeNodes, objectType(info, node), info));
 }
 
 /** What the caller asks of an object returned directly by this field. */

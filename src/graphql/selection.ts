@@ -63,18 +63,3 @@ export function selectionOf(nodes: readonly FieldNode[], type: GraphQLObjectType
   for (const node of nodes) if (node.selectionSet) walk(node.selectionSet, type, info, out);
   return out;
 }
-
-/** Follows a path of field names (e.g. edges → node) through the selection and returns the innermost selection. */
-export function selectionAt(
-  nodes: readonly FieldNode[],
-  path: Array<{ field: string; type: GraphQLObjectType }>,
-  info: GraphQLResolveInfo,
-): { nodes: FieldNode[] } {
-  let current: FieldNode[] = [...nodes];
-  for (const step of path) {
-    const parentType = step.type;
-    const sel = selectionOf(current, parentType, info).get(step.field);
-    current = sel ? sel.nodes : [];
-  }
-  return { nodes: current };
-}

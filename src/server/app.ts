@@ -65,10 +65,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
       principal,
       authz: new RequestAuthz(bundle, principal),
       db: db.db,
-      keys: { keyring: { keys: config.keys.keyring, activeKekId: config.keys.activeKekId }, blindIndexKey: config.keys.blindIndexKey },
+      keys: config.keys,
       cursorSecret: config.cursorSecret,
       maxPageSize: config.maxPageSize,
       faults: [],
+      logger,
       loaders: new Map(),
     };
   };

@@ -54,8 +54,7 @@ export async function startTestServer(opts: { customers?: number; env?: Record<s
     ...opts.env,
   });
   const running = await start(config);
-  const keys = { keyring: { keys: config.keys.keyring, activeKekId: config.keys.activeKekId }, blindIndexKey: config.keys.blindIndexKey };
-  const summary = await seedDatabase(running.db, keys, { customers: opts.customers ?? 120 });
+  const summary = await seedDatabase(running.db, config.keys, { customers: opts.customers ?? 120 });
   const customers = Array.from({ length: summary.customers }, (_, i) => customerAt(summary.plan, i));
   const url = `http://127.0.0.1:${running.port}/graphql`;
   const token = (id: string) => signToken(config.auth, id);

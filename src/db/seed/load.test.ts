@@ -10,10 +10,7 @@ import { customerAt, generateSeed } from './generate.js';
 import { SeedError, seedDatabase, type SeedSummary } from './load.js';
 
 const config = loadConfig({});
-const keys: CryptoKeys = {
-  keyring: { keys: config.keys.keyring, activeKekId: config.keys.activeKekId },
-  blindIndexKey: config.keys.blindIndexKey,
-};
+const keys: CryptoKeys = config.keys;
 const asOf = new Date('2026-03-01T00:00:00Z');
 const tables = ['principals', 'customers', 'customer_keys', 'orders', 'interactions', 'consents'] as const;
 

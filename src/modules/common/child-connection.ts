@@ -63,14 +63,20 @@ export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): Dat
         ...(after ? { after: sql`("__sort", "__id") < (${after.k}::timestamptz, ${after.id}::uuid)` } : {}),
       },
     });
-    return parentIds.map((id) => pageOf(ctx, scope, rows, id, args.first));
+    const byParent = new Map<string, RenderedRow[]>();
+    for (const row of rows) {
+      const parent = row.extra.__parent as string;
+      const list = byParent.get(parent);
+      if (list) list.push(row);
+      else byParent.set(parent, [row]);
+    }
+    return parentIds.map((id) => pageOf(ctx, scope, byParent.get(id) ?? [], args.first));
   });
   ctx.loaders.set(key, loader);
   return loader;
 }
 
-function pageOf(ctx: Context, scope: string, rows: RenderedRow[], parentId: string, first: number): ChildPage {
-  const mine = rows.filter((r) => r.extra.__parent === parentId);
+function pageOf(ctx: Context, scope: string, mine: RenderedRow[], first: number): ChildPage {
   const page = mine.slice(0, first);
   return {
     edges: page.map((row) => ({

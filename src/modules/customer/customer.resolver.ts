@@ -37,7 +37,7 @@ export class CustomerResolver {
     @Arg('filter', () => CustomerFilter, { nullable: true }) filter: CustomerFilter | undefined,
     @Arg('orderBy', () => CustomerOrder, { nullable: true }) orderBy: CustomerOrder | undefined,
   ) {
-    const { requested } = requestedInConnection(info, 'CustomerConnection', 'Customer');
+    const requested = requestedInConnection(info, 'CustomerConnection', 'Customer');
     const page = await listCustomers(ctx, { first, after, filter, orderBy }, requested);
     const last = page.edges.at(-1);
     return {
@@ -114,7 +114,7 @@ async function childConnection(
   args: { first: number; after: string | undefined },
   parentId: string,
 ) {
-  const { requested } = requestedInConnection(info, `${type}Connection`, type);
+  const requested = requestedInConnection(info, `${type}Connection`, type);
   const signature = `${info.path.key}|${JSON.stringify(args)}|${JSON.stringify([...requested].map(([k, v]) => [k, [...v]]))}`;
   const page = await childLoader(ctx, spec, { ...args, requested, signature }).load(parentId);
   const last = page.edges.at(-1);
