@@ -3,7 +3,12 @@ import { storageProblems } from './authz/storage.js';
 import type { Config } from './config.js';
 import { createDb, type DbHandle } from './db/client.js';
 import { seedDatabase } from './db/seed/load.js';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { createHmac } from 'node:crypto';
+import { AuditLog } from './audit/store.js';
 import { createApp, type App } from './server/app.js';
+import { Metrics } from './server/metrics.js';
+import { Telemetry } from './telemetry/tracing.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { Purpose } from './modules/common/common.types.js';
 
@@ -12,6 +17,8 @@ export interface Running {
   db: DbHandle;
   bundle: PolicyBundle;
   logger: Logger;
+  audit: AuditLog | null;
+  telemetry: Telemetry;
   port: number;
   stop(): Promise<void>;
 }
@@ -29,7 +36,14 @@ function checkBundleFits(bundle: PolicyBundle): void {
 }
 
 /** config → db (migrated, demo-seeded on first start) → policies → server → listening. */
-export async function start(config: Config, opts: { demoCustomers?: number; logger?: Logger } = {}): Promise<Running> {
+export interface StartOptions {
+  demoCustomers?: number;
+  logger?: Logger;
+  /** Extra span exporter (tests use an in-memory one). */
+  spanExporter?: SpanExporter;
+}
+
+export async function start(config: Config, opts: StartOptions = {}): Promise<Running> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const bundle = await loadBundle(config.policyDir);
   checkBundleFits(bundle);
@@ -40,7 +54,17 @@ export async function start(config: Config, opts: { demoCustomers?: number; logg
       const summary = await seedDatabase(db, config.keys, { customers: opts.demoCustomers ?? 300 });
       if (!summary.skipped) logger.info({ customers: summary.customers }, 'seeded demo data');
     }
-    const app = await createApp({ config, db, bundle, logger });
+    const telemetry = new Telemetry(config.tracing, {
+      ...(opts.spanExporter ? { exporter: opts.spanExporter } : {}),
+      pseudonymKey: createHmac('sha256', config.keys.blindIndexKey).update('custos/span-pseudonym').digest(),
+    });
+    const audit = config.auditMode === 'strict' ? new AuditLog(db.db, { logger }) : null;
+    const metrics = new Metrics({
+      statements: () => db.stats.statements,
+      auditQueued: () => audit?.stats().queued ?? 0,
+      auditFailures: () => audit?.stats().failures ?? 0,
+    });
+    const app = await createApp({ config, db, bundle, logger, telemetry, audit, metrics });
     const port = await app.listen(config.port, config.host);
     logger.info({ port, database: db.kind, policyVersion: bundle.version }, 'custos listening');
     return {
@@ -48,9 +72,14 @@ export async function start(config: Config, opts: { demoCustomers?: number; logg
       db,
       bundle,
       logger,
+      audit,
+      telemetry,
       port,
+      // Drain, then flush what the drained requests left: audit records, spans; then the pool.
       stop: async () => {
-        await app.close();
+        await app.drain();
+        await audit?.close();
+        await telemetry.shutdown();
         await db.close();
       },
     };

@@ -53,12 +53,20 @@ const schema = z
     SEED_DEMO: z.enum(['auto', 'never']).default('auto'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100),
+    AUDIT_MODE: z.enum(['strict', 'off']).default('strict'),
+    SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
+    TRACING: z.enum(['on', 'off']).default('on'),
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+    OTEL_SERVICE_NAME: z.string().default('custos'),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
     if (!env.JWKS_URL && !env.JWT_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['JWKS_URL'], message: 'production needs JWKS_URL or JWT_SECRET' });
     }
+    // Benchmark-only switches: production can never run without audit or tracing.
+    if (env.AUDIT_MODE === 'off') ctx.addIssue({ code: 'custom', path: ['AUDIT_MODE'], message: 'off is refused in production' });
+    if (env.TRACING === 'off') ctx.addIssue({ code: 'custom', path: ['TRACING'], message: 'off is refused in production' });
     for (const key of ['KEYRING', 'BLIND_INDEX_KEY', 'CURSOR_SECRET'] as const) {
       if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'required in production' });
     }
@@ -94,6 +102,9 @@ function finish(env: z.infer<typeof schema>) {
     seedDemo: env.SEED_DEMO,
     logLevel: env.LOG_LEVEL,
     maxPageSize: env.MAX_PAGE_SIZE,
+    auditMode: env.AUDIT_MODE,
+    shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
+    tracing: { enabled: env.TRACING === 'on', otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME },
   };
 }
 

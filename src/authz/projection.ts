@@ -6,6 +6,9 @@ import { RequestAuthz, type Grant } from './request-authz.js';
 import { maskInSql, storageOf } from './storage.js';
 import { subjects, type ScalarField, type SubjectName } from './subjects.js';
 
+/** Key of a rendered cell: the same field may be asked with several purposes (aliases). */
+export const cellKey = (field: string, purpose: string | undefined) => `${field}|${purpose ?? ''}`;
+
 /** How one (field, purpose) cell of every row is decided and where its value sits in the result row. */
 export interface CellPlan {
   field: string;

@@ -5,7 +5,8 @@ import { decryptField, DecryptionError, KeyUnavailableError, unwrapDataKey, type
 import type { Db } from '../db/client.js';
 import { queryRows, toBuffer, type Row } from '../db/execute.js';
 import { customerKeys, customers } from '../db/schema/index.js';
-import type { CellPlan, Projection } from './projection.js';
+import { cellKey, type CellPlan, type Projection } from './projection.js';
+import { summarize, type AccessDecision } from './decision.js';
 import { RequestAuthz } from './request-authz.js';
 import { subjects, type SubjectName } from './subjects.js';
 
@@ -22,7 +23,6 @@ export interface RenderedRow {
   extra: Row;
 }
 
-export const cellKey = (field: string, purpose: string | undefined) => `${field}|${purpose ?? ''}`;
 
 /** Reported when the in-memory re-check disagrees with SQL: the row is dropped or the cell masked. */
 export interface EnforcementFault {
@@ -37,7 +37,23 @@ export interface ReadContext {
   authz: RequestAuthz;
   keyring: Keyring;
   onFault: (fault: EnforcementFault) => void;
+  /** Tracing and audit hooks; without one, reads run unobserved (tools, unit tests). */
+  observer?: ReadObserver;
 }
+
+/** Wraps one policed read: the enforcement span, the SQL span, and the decisions for the audit trail. */
+export interface ReadObserver {
+  enforce<T>(subject: SubjectName, run: (scope: EnforceScope) => Promise<T>): Promise<T>;
+}
+
+export interface EnforceScope {
+  query(statement: SQL): Promise<Row[]>;
+  decided(decisions: AccessDecision[]): void;
+}
+
+const unobserved: ReadObserver = {
+  enforce: (_subject, run) => run({ query: () => Promise.reject(new Error('unreachable')), decided: () => undefined }),
+};
 
 export interface ReadQuery {
   projection: Projection;
@@ -91,14 +107,56 @@ export function rowWhere(authz: RequestAuthz, subject: SubjectName): SQL {
 
 /** Runs a policed read: SQL decides, memory re-checks every row, reveals are decrypted here and only here. */
 export async function readRows(ctx: ReadContext, q: ReadQuery): Promise<RenderedRow[]> {
-  if (ctx.authz.grant('read', q.projection.subject).kind === 'never') return [];
-  const rows = await queryRows(ctx.db, buildSelect(ctx, q));
-  const out: RenderedRow[] = [];
-  for (const row of rows) {
-    const rendered = renderRow(ctx, q.projection, row);
-    if (rendered) out.push(rendered);
-  }
-  return out;
+  return (await run(ctx, q, (rows) => rows)).rows;
+}
+
+export interface ReadPage {
+  rows: RenderedRow[];
+  /** More rows exist after this page (for partitioned reads: after some parent's page). */
+  hasMore: boolean;
+  /** Partitioned reads: the parents (value of the `by` column) that have more rows. */
+  parentsWithMore: ReadonlySet<string>;
+}
+
+/**
+ * A page of `size` rows (per parent when partitioned). One more row is fetched
+ * to learn whether the page is the last; that row is never rendered, never
+ * decrypted and never audited, since the caller does not receive it.
+ */
+export async function readPage(ctx: ReadContext, q: ReadQuery & { size: number }): Promise<ReadPage> {
+  const parentsWithMore = new Set<string>();
+  let hasMore = false;
+  const query: ReadQuery = q.partition ? { ...q, partition: { ...q.partition, perParent: q.size + 1 } } : { ...q, limit: q.size + 1 };
+  const result = await run(ctx, query, (rows) => {
+    if (!q.partition) {
+      hasMore = rows.length > q.size;
+      return rows.slice(0, q.size);
+    }
+    const by = q.partition.by;
+    return rows.filter((r) => {
+      if (Number(r.__rn) <= q.size) return true;
+      parentsWithMore.add(String(r[by]));
+      hasMore = true;
+      return false;
+    });
+  });
+  return { rows: result.rows, hasMore, parentsWithMore };
+}
+
+async function run(ctx: ReadContext, q: ReadQuery, keep: (rows: Row[]) => Row[]): Promise<{ rows: RenderedRow[] }> {
+  if (ctx.authz.grant('read', q.projection.subject).kind === 'never') return { rows: [] };
+  const observer = ctx.observer ?? unobserved;
+  return observer.enforce(q.projection.subject, async (scope) => {
+    const statement = buildSelect(ctx, q);
+    const rows = keep(ctx.observer ? await scope.query(statement) : await queryRows(ctx.db, statement));
+    const out: RenderedRow[] = [];
+    for (const row of rows) {
+      const rendered = renderRow(ctx, q.projection, row);
+      if (rendered) out.push(rendered);
+    }
+    scope.decided(summarize(q.projection, out));
+    return { rows: out };
+  });
 }
 
 function renderRow(ctx: ReadContext, p: Projection, row: Row): RenderedRow | undefined {

@@ -1,5 +1,5 @@
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
-import { customers, interactions, orders, principals } from '../db/schema/index.js';
+import { auditEvents, customers, interactions, orders, principals } from '../db/schema/index.js';
 
 /**
  * The closed set of policed subjects and their fields, shared by the policy
@@ -16,7 +16,7 @@ export interface ScalarField {
   column?: PgColumn;
 }
 
-export type SubjectName = 'Customer' | 'Order' | 'Interaction' | 'Principal';
+export type SubjectName = 'Customer' | 'Order' | 'Interaction' | 'Principal' | 'AuditEvent';
 
 export interface RelationField {
   kind: 'relation';
@@ -113,6 +113,28 @@ export const subjects = {
       department: s('string', principals.department),
       region: s('string', principals.region),
       status: s('string', principals.status),
+    },
+  },
+  /** The audit trail: ids, field names and codes only, so auditors see no customer value. */
+  AuditEvent: {
+    table: auditEvents,
+    idColumn: auditEvents.seq,
+    fields: {
+      seq: s('number', auditEvents.seq),
+      at: s('date', auditEvents.at),
+      traceId: s('string', auditEvents.traceId),
+      spanId: s('string', auditEvents.spanId),
+      principalId: s('string', auditEvents.principalId),
+      roles: s('string[]', auditEvents.roles),
+      action: s('string', auditEvents.action),
+      subject: s('string', auditEvents.subject),
+      recordIds: s('string[]', auditEvents.recordIds),
+      fields: s('string'),
+      purpose: s('string', auditEvents.purpose),
+      decision: s('string', auditEvents.decision),
+      reason: s('string', auditEvents.reason),
+      policyVersion: s('string', auditEvents.policyVersion),
+      hash: s('string'),
     },
   },
 } satisfies Record<SubjectName, SubjectSpec>;

@@ -19,6 +19,8 @@ export type DbConfig =
 export interface DbHandle {
   db: Db;
   kind: DbConfig['kind'];
+  /** SQL statements sent since start (for metrics and the benchmark's statements-per-request). */
+  stats: { statements: number };
   migrate(): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -31,10 +33,13 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
   switch (config.kind) {
     case 'pglite': {
       const client = await PGlite.create(config.dataDir);
+      const stats = { statements: 0 };
+      countStatements(client, stats);
       const db = drizzlePglite(client, { schema });
       return {
         db: db as unknown as Db,
         kind: 'pglite',
+        stats,
         migrate: () => migratePglite(db, { migrationsFolder }),
         ping: async () => {
           await client.query('select 1');
@@ -43,15 +48,23 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
       };
     }
     case 'postgres': {
+      const stats = { statements: 0 };
       const client = postgres(config.url, {
         max: config.poolMax,
         onnotice: () => undefined,
+        // Fail fast when the database is down instead of hanging until the HTTP timeout.
+        connect_timeout: 5,
+        idle_timeout: 60,
+        debug: () => {
+          stats.statements += 1;
+        },
         connection: { application_name: 'custos' },
       });
       const db = drizzlePostgres(client, { schema });
       return {
         db: db as unknown as Db,
         kind: 'postgres',
+        stats,
         migrate: () => migratePostgres(db, { migrationsFolder }),
         ping: async () => {
           await client`select 1`;
@@ -60,4 +73,18 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
       };
     }
   }
+}
+
+/** PGlite has no query hook: count at its two entry points (this instance only). */
+function countStatements(client: PGlite, stats: { statements: number }): void {
+  const query = client.query.bind(client);
+  const exec = client.exec.bind(client);
+  client.query = ((...args: Parameters<typeof query>) => {
+    stats.statements += 1;
+    return query(...args);
+  }) as typeof client.query;
+  client.exec = ((...args: Parameters<typeof exec>) => {
+    stats.statements += 1;
+    return exec(...args);
+  });
 }

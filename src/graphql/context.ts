@@ -1,10 +1,14 @@
+import type { Span } from '@opentelemetry/api';
 import type DataLoader from 'dataloader';
+import type { AccessDecision } from '../authz/decision.js';
 import type { EnforcementFault, ReadContext } from '../authz/reader.js';
 import type { RequestAuthz } from '../authz/request-authz.js';
 import type { Principal } from '../authz/principal.js';
 import type { CryptoKeys } from '../crypto/customer-record.js';
 import type { Db } from '../db/client.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Telemetry } from '../telemetry/tracing.js';
+import { readObserver } from './observer.js';
 
 /** Everything a resolver may use: the caller's policy view, the database behind it, and per-request loaders. */
 export interface Context {
@@ -17,6 +21,11 @@ export interface Context {
   faults: EnforcementFault[];
   logger: Logger;
   loaders: Map<string, DataLoader<string, unknown>>;
+  telemetry: Telemetry;
+  /** The operation span: every enforcement and SQL span of the request hangs below it. */
+  span: Span;
+  /** What the request decided, for the audit trail (appended before the response leaves in strict mode). */
+  decisions: AccessDecision[];
 }
 
 export function readContext(ctx: Context): ReadContext {
@@ -29,5 +38,13 @@ export function readContext(ctx: Context): ReadContext {
       ctx.faults.push(fault);
       ctx.logger.warn({ fault, principal: ctx.principal.id }, 'enforcement fault: SQL and in-memory check disagree');
     },
+    observer: readObserver({
+      db: ctx.db,
+      dbSystem: 'postgresql',
+      telemetry: ctx.telemetry,
+      span: ctx.span,
+      policyVersion: ctx.authz.bundle.version,
+      decisions: ctx.decisions,
+    }),
   };
 }

@@ -1,4 +1,5 @@
-import { cellKey, type Cell, type RenderedRow } from '../authz/reader.js';
+import { cellKey } from '../authz/projection.js';
+import type { Cell, RenderedRow } from '../authz/reader.js';
 import { ForbiddenError } from '../errors.js';
 import { GraphQLError } from 'graphql';
 

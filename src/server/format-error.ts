@@ -12,12 +12,40 @@ const apolloCodes = new Set([
   'DATA_UNAVAILABLE',
 ]);
 
+/** Connection-level failures (not query errors): refused, reset, timed out, server shutting down. */
+const unavailableCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+  '57P01', // admin_shutdown
+  '57P03', // cannot_connect_now
+]);
+
+/** Follows originalError / cause links (Apollo and drizzle both wrap) looking for a connection failure. */
+export function databaseUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && current && typeof current === 'object'; depth++) {
+    const e = current as { code?: unknown; errno?: unknown; originalError?: unknown; cause?: unknown };
+    if (typeof e.code === 'string' && (unavailableCodes.has(e.code) || e.code.startsWith('08'))) return true;
+    current = e.originalError ?? e.cause;
+  }
+  return false;
+}
+
 /**
  * The one place unknown errors are masked: a known code keeps its message,
  * anything else (driver errors with SQL, constraint details, bugs) becomes a
  * bare INTERNAL_SERVER_ERROR. Stack traces never leave the process.
  */
-export function formatError(formatted: GraphQLFormattedError, _error: unknown): GraphQLFormattedError {
+export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  if (databaseUnavailable(error)) {
+    return { message: 'database unavailable, try again shortly', ...(formatted.path ? { path: formatted.path } : {}), extensions: { code: 'SERVICE_UNAVAILABLE' } };
+  }
   const code = typeof formatted.extensions?.code === 'string' ? formatted.extensions.code : undefined;
   if (code && (knownCodes.has(code) || apolloCodes.has(code))) {
     const { stacktrace: _s, exception: _e, http: _h, ...extensions } = formatted.extensions ?? {};

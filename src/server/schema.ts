@@ -4,11 +4,12 @@ import { buildSchema } from 'type-graphql';
 import { CustomerMutations } from '../modules/customer/customer.mutations.js';
 import { CustomerResolver } from '../modules/customer/customer.resolver.js';
 import { MeResolver } from '../modules/principal/me.resolver.js';
+import { AuditResolver } from '../modules/audit/audit.resolver.js';
 
 /** Builds the executable schema (no global middleware: it would run per field). */
 export async function createSchema(): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [MeResolver, CustomerResolver, CustomerMutations],
+    resolvers: [MeResolver, CustomerResolver, CustomerMutations, AuditResolver],
     validate: false,
     emitSchemaFile: false,
   });

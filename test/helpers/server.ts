@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 import { GraphQLClient } from 'graphql-request';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { pino } from 'pino';
 import postgres from 'postgres';
 import { signToken } from '../../src/auth/authenticate.js';
 import { start, type Running } from '../../src/boot.js';
@@ -41,8 +43,24 @@ async function freshDatabase(): Promise<{ url?: string; drop: () => Promise<void
   };
 }
 
-export async function startTestServer(opts: { customers?: number; env?: Record<string, string> } = {}): Promise<TestServer> {
+export interface TestServerOptions {
+  customers?: number;
+  env?: Record<string, string>;
+  /** Collects every exported span (tests scan them for personal values). */
+  spanExporter?: SpanExporter;
+  /** Collects every log line at debug level. */
+  logLines?: string[];
+  /** PostgreSQL only: connect through this local port (a proxy the test controls) instead of the server's. */
+  viaPort?: number;
+}
+
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const database = await freshDatabase();
+  if (database.url && opts.viaPort) {
+    const url = new URL(database.url);
+    url.host = `127.0.0.1:${opts.viaPort}`;
+    database.url = url.toString();
+  }
   const config = loadConfig({
     NODE_ENV: 'test',
     PORT: '0',
@@ -53,7 +71,8 @@ export async function startTestServer(opts: { customers?: number; env?: Record<s
     ...(database.url ? { DATABASE_URL: database.url } : {}),
     ...opts.env,
   });
-  const running = await start(config);
+  const logger = opts.logLines ? pino({ level: 'debug' }, { write: (line: string) => void opts.logLines!.push(line) }) : undefined;
+  const running = await start(config, { ...(opts.spanExporter ? { spanExporter: opts.spanExporter } : {}), ...(logger ? { logger } : {}) });
   const summary = await seedDatabase(running.db, config.keys, { customers: opts.customers ?? 120 });
   const customers = Array.from({ length: summary.customers }, (_, i) => customerAt(summary.plan, i));
   const url = `http://127.0.0.1:${running.port}/graphql`;

@@ -1,3 +1,4 @@
 export * from './principals.js';
 export * from './customers.js';
 export * from './activity.js';
+export * from './audit.js';

@@ -2,7 +2,7 @@ import DataLoader from 'dataloader';
 import { sql } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { planProjection, type Requested } from '../../authz/projection.js';
-import { readRows, type RenderedRow } from '../../authz/reader.js';
+import { readPage, type RenderedRow } from '../../authz/reader.js';
 import type { SubjectName } from '../../authz/subjects.js';
 import { readContext, type Context } from '../../graphql/context.js';
 import { decodeCursor, encodeCursor } from '../../graphql/cursor.js';
@@ -45,8 +45,9 @@ export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): Dat
   if (after) assertUuid(after.id, 'after');
   const projection = planProjection(ctx.authz, spec.subject, args.requested);
   const loader = new DataLoader<string, ChildPage>(async (parentIds) => {
-    const rows = await readRows(readContext(ctx), {
+    const page = await readPage(readContext(ctx), {
       projection,
+      size: args.first,
       where: [sql`${spec.parentColumn} = ANY(${sql.param([...parentIds])}::uuid[])`],
       orderBy: [],
       extra: [
@@ -58,32 +59,31 @@ export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): Dat
       ],
       partition: {
         by: '__parent',
-        perParent: args.first + 1,
+        perParent: args.first,
         orderBy: sql`"__sort" DESC, "__id" DESC`,
         ...(after ? { after: sql`("__sort", "__id") < (${after.k}::timestamptz, ${after.id}::uuid)` } : {}),
       },
     });
     const byParent = new Map<string, RenderedRow[]>();
-    for (const row of rows) {
+    for (const row of page.rows) {
       const parent = row.extra.__parent as string;
       const list = byParent.get(parent);
       if (list) list.push(row);
       else byParent.set(parent, [row]);
     }
-    return parentIds.map((id) => pageOf(ctx, scope, byParent.get(id) ?? [], args.first));
+    return parentIds.map((id) => pageOf(ctx, scope, byParent.get(id) ?? [], page.parentsWithMore.has(id)));
   });
   ctx.loaders.set(key, loader);
   return loader;
 }
 
-function pageOf(ctx: Context, scope: string, mine: RenderedRow[], first: number): ChildPage {
-  const page = mine.slice(0, first);
+function pageOf(ctx: Context, scope: string, mine: RenderedRow[], hasNextPage: boolean): ChildPage {
   return {
-    edges: page.map((row) => ({
+    edges: mine.map((row) => ({
       cursor: encodeCursor(ctx.cursorSecret, scope, { k: row.extra.__k as string, id: row.id }),
       row,
     })),
-    hasNextPage: mine.length > first,
+    hasNextPage,
     totalCount: Number(mine[0]?.extra.__total ?? 0),
   };
 }

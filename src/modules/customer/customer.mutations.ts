@@ -1,4 +1,5 @@
 import type { GraphQLResolveInfo } from 'graphql';
+import type { AccessDecision } from '../../authz/decision.js';
 import { Arg, Ctx, ID, Info, Mutation, Resolver } from 'type-graphql';
 import { planProjection } from '../../authz/projection.js';
 import { readRows } from '../../authz/reader.js';
@@ -13,6 +14,19 @@ import { Interaction, InteractionChannel } from '../interaction/interaction.type
 import { assertUuid, getCustomer } from './customer.repository.js';
 import { Customer, UpdateCustomerInput } from './customer.type.js';
 import { isValidAddress, isValidEmail, isValidPhone } from './contact-validation.js';
+
+/** A write for the audit trail: which record, which fields (names only). */
+function writeDecision(subject: 'Customer' | 'Interaction', id: string, fields: string[], reason: string): AccessDecision {
+  return {
+    subject,
+    action: 'write',
+    recordIds: [id],
+    fields: { raw: fields, masked: [], revealed: [], denied: [] },
+    purpose: null,
+    decision: 'allow',
+    reason,
+  };
+}
 
 function validateUpdate(input: UpdateCustomerInput): ContactUpdate {
   const update: ContactUpdate = {};
@@ -45,6 +59,7 @@ export class CustomerMutations {
     const update = validateUpdate(input);
     const done = await updateCustomerContact(ctx, id, update);
     if (!done) return null;
+    ctx.decisions.push(writeDecision('Customer', id, Object.keys(update), 'rectify contact fields'));
     const row = await getCustomer(ctx, id, requestedOf(info, 'Customer'));
     return row ? toNode('Customer', row) : null;
   }
@@ -62,6 +77,7 @@ export class CustomerMutations {
     if (text.length < 1 || text.length > 2000) throw new BadUserInputError('summary must be 1–2000 characters', { argument: 'summary' });
     const id = await addInteraction(ctx, { customerId, channel, summary: text });
     if (!id) return null;
+    ctx.decisions.push(writeDecision('Interaction', id, ['channel', 'summary'], `customer ${customerId}`));
     const projection = planProjection(ctx.authz, 'Interaction', requestedOf(info, 'Interaction'));
     const [row] = await readRows(readContext(ctx), { projection, where: [sql`${interactions.id} = ${id}::uuid`], orderBy: [], limit: 1 });
     return row ? toNode('Interaction', row) : null;

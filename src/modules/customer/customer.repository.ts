@@ -1,7 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { planProjection, type Requested } from '../../authz/projection.js';
-import { readRows, rowWhere, type RenderedRow } from '../../authz/reader.js';
+import { readPage, readRows, rowWhere, type RenderedRow } from '../../authz/reader.js';
 import { RequestAuthz } from '../../authz/request-authz.js';
 import { subjects } from '../../authz/subjects.js';
 import { blindIndex } from '../../crypto/envelope.js';
@@ -101,22 +101,21 @@ export async function listCustomers(ctx: Context, args: ListArgs, requested: Req
     );
   }
   const dir = sql.raw(sort.direction === SortDirection.ASC ? 'ASC' : 'DESC');
-  const rows = await readRows(readContext(ctx), {
+  const page = await readPage(readContext(ctx), {
     projection,
     where: [...filters, ...sort.where, ...keyset],
     orderBy: sort.column === id ? [sql`${id} ${dir}`] : [sql`${sort.column} ${dir}`, sql`${id} ${dir}`],
-    limit: args.first + 1,
+    size: args.first,
     extra: [['__k', sql`${sort.column}::text`]],
   });
-  const page = rows.slice(0, args.first);
-  const edges = page.map((row) => ({
+  const edges = page.rows.map((row) => ({
     cursor: encodeCursor(ctx.cursorSecret, scope, { k: (row.extra.__k as string | null) ?? null, id: row.id }),
     row,
   }));
   const where = [...filters, ...sort.where];
   return {
     edges,
-    hasNextPage: rows.length > args.first,
+    hasNextPage: page.hasMore,
     totalCount: () => countCustomers(ctx, where),
   };
 }

@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+# custos container image.
+#   docker build -t custos:dev .
+#   docker run --rm -p 4000:4000 --read-only --tmpfs /tmp -e NODE_ENV=development custos:dev
+# Two stages: the build stage has the dev dependencies (TypeScript) and emits
+# dist/; the runtime stage installs production dependencies only, so neither
+# the compiler nor the test tooling ships.
+
+# Node 22 LTS on Debian bookworm, slim: no compiler, no curl. Pin by digest in
+# your registry mirror if your supply-chain policy asks for it.
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+# Lockfile first: the dependency layer is reused until package*.json change.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS runtime
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: no dependency needs an install script at run time, and
+# none should run while the image is built.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm cache clean --force \
+ && rm -rf /root/.npm
+# Production by default: the app then refuses to start without real secrets
+# (KEYRING, BLIND_INDEX_KEY, CURSOR_SECRET, JWT_SECRET or JWKS_URL) instead of
+# silently using its development keys. Development runs pass NODE_ENV=development.
+# DATA_DIR is only used when DATABASE_URL is unset (embedded PGlite): /tmp is
+# the one writable path under a read-only root filesystem, so that data is
+# throwaway. The numeric user below has no passwd entry, hence HOME=/tmp.
+ENV NODE_ENV=production \
+    PORT=4000 \
+    HOST=0.0.0.0 \
+    POLICY_DIR=/app/policies \
+    DATA_DIR=/tmp/custos-data \
+    HOME=/tmp
+# Owned by root and not writable by the app user: the process cannot change
+# its own code, migrations or policy bundle.
+COPY --from=build /app/dist ./dist
+# dist/db/client.js reads migrations from ../../drizzle, i.e. /app/drizzle.
+COPY drizzle ./drizzle
+# The default policy bundle. Kubernetes mounts the bundle from a ConfigMap
+# instead and points POLICY_DIR at it (k8s/base/kustomization.yaml).
+COPY policies ./policies
+
+# Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+USER 10001:10001
+EXPOSE 4000
+# Liveness only (/healthz never touches the database). slim has no curl: use node's fetch.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# node is PID 1 and handles SIGTERM itself (readiness goes 503, then it drains).
+CMD ["node", "dist/main.js"]

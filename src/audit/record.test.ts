@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { canonical, GENESIS_HASH, hashRecord, type Hashable, invalidReason } from './record.js';
+import { auditEvent } from './test-db.js';
+
+const at = new Date('2026-03-01T08:30:00.120Z');
+const hashable = (overrides: Partial<Hashable> = {}): Hashable => ({ ...auditEvent(), seq: 1, at, ...overrides });
+
+describe(canonical.name, () => {
+  it('does not depend on the key order of the object it is given', () => {
+    const record = hashable();
+    const reversed = Object.fromEntries(Object.entries(record).reverse()) as unknown as Hashable;
+    expect(canonical(reversed)).toBe(canonical(record));
+  });
+
+  it('writes time as ISO-8601 UTC with milliseconds and keeps nulls and array order', () => {
+    const text = canonical(hashable({ recordIds: ['b', 'a'], purpose: null }));
+    expect(text).toContain('"at":"2026-03-01T08:30:00.120Z"');
+    expect(text).toContain('"recordIds":["b","a"]');
+    expect(text).toContain('"purpose":null');
+  });
+
+  it('leaves out the hashes themselves', () => {
+    const withHashes = { ...hashable(), prevHash: Buffer.alloc(32, 1), hash: Buffer.alloc(32, 2) };
+    expect(canonical(withHashes)).toBe(canonical(hashable()));
+  });
+});
+
+describe(hashRecord.name, () => {
+  it('is the sha-256 of the previous hash followed by the canonical record', () => {
+    const expected = createHash('sha256').update(Buffer.concat([GENESIS_HASH, Buffer.from(canonical(hashable()))])).digest();
+    expect(hashRecord(GENESIS_HASH, hashable())).toEqual(expected);
+    expect(GENESIS_HASH).toEqual(Buffer.alloc(32));
+  });
+
+  it.each<[string, Partial<Hashable>]>([
+    ['seq', { seq: 2 }],
+    ['time, by one millisecond', { at: new Date(at.getTime() + 1) }],
+    ['a record id', { recordIds: ['other'] }],
+    ['the order of record ids', { recordIds: [...auditEvent().recordIds, 'x'].reverse() }],
+    ['a field moved from masked to revealed', { fields: { raw: ['name', 'city'], masked: [], revealed: ['phone'], denied: [] } }],
+    ['a null turned into an empty string', { reason: '' }],
+    ['the decision', { decision: 'deny' }],
+  ])('changes when %s changes', (_what, change) => {
+    expect(hashRecord(GENESIS_HASH, hashable(change))).not.toEqual(hashRecord(GENESIS_HASH, hashable()));
+  });
+
+  it('changes with the previous hash', () => {
+    expect(hashRecord(Buffer.alloc(32, 1), hashable())).not.toEqual(hashRecord(GENESIS_HASH, hashable()));
+  });
+});
+
+describe(invalidReason.name, () => {
+  it('accepts a well-formed event', () => {
+    expect(invalidReason(auditEvent())).toBeNull();
+  });
+
+  it.each<[string, object]>([
+    ['action', { action: 'delete' }],
+    ['decision', { decision: 'maybe' }],
+    ['principalId', { principalId: '' }],
+    ['traceId', { traceId: 42 }],
+    ['roles', { roles: 'sales_rep' }],
+    ['fields.denied', { fields: { raw: [], masked: [], revealed: [] } }],
+    ['text', { purpose: 'a\u0000b' }],
+    ['text', { recordIds: ['\udc00'] }],
+  ])('names %s when it is malformed, without quoting the value', (key, change) => {
+    const reason = invalidReason({ ...auditEvent(), ...change });
+    expect(reason).toMatch(new RegExp(`^${key.replace('.', '\\.')}: `));
+  });
+});

@@ -1,0 +1,216 @@
+import { sql } from 'drizzle-orm';
+import fc from 'fast-check';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createDb, type Db } from '../db/client.js';
+import { queryRows } from '../db/execute.js';
+import { trailOf } from './queries.js';
+import { type AuditEventInput, GENESIS_HASH, hashRecord } from './record.js';
+import { AuditLog, AuditStoreError } from './store.js';
+import { asOwner, auditEvent, openTestDb, type TestDb } from './test-db.js';
+import { verifyChain } from './verify.js';
+
+let testDb: TestDb;
+let db: Db;
+
+beforeAll(async () => {
+  testDb = await openTestDb();
+  db = testDb.handle.db;
+});
+
+afterAll(async () => {
+  await testDb?.close();
+});
+
+beforeEach(async () => {
+  await asOwner(db, sql`delete from audit_events`);
+});
+
+async function storedSeqs(): Promise<number[]> {
+  const rows = await queryRows(db, sql`select seq::int as seq from audit_events order by seq`);
+  return rows.map((r) => r.seq as number);
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+describe(AuditLog.name, () => {
+  it('chains records from the genesis hash, seq from 1, each hash over the previous one', async () => {
+    const log = new AuditLog(db);
+    const first = await log.append([auditEvent(), auditEvent({ action: 'reveal', purpose: 'contact' })]);
+    const [third] = await log.append([auditEvent({ decision: 'deny', reason: 'no-rule' })]);
+    const records = [...first, third!];
+    expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(records[0]!.prevHash).toEqual(GENESIS_HASH);
+    for (const [i, r] of records.entries()) {
+      if (i > 0) expect(r.prevHash).toEqual(records[i - 1]!.hash);
+      expect(r.hash).toEqual(hashRecord(r.prevHash, r));
+    }
+    expect(await trailOf(db, auditEvent().traceId!)).toEqual(records);
+    expect(await verifyChain(db)).toEqual({ ok: true, count: 3, lastSeq: 3 });
+  });
+
+  it('resolves only once the records are committed and readable by others', async () => {
+    const other = (await testDb.reopen?.()) ?? testDb.handle;
+    try {
+      const log = new AuditLog(db);
+      const records = await log.append([auditEvent(), auditEvent()]);
+      const rows = await queryRows(other.db, sql`select count(*)::int as n from audit_events`);
+      expect(rows[0]!.n).toBe(records.length);
+    } finally {
+      if (other !== testDb.handle) await other.close();
+    }
+  });
+
+  it('writes 200 concurrent appends as a contiguous, valid chain in far fewer transactions', async () => {
+    const log = new AuditLog(db);
+    const results = await Promise.all(range(200).map((i) => log.append([auditEvent({ recordIds: [`c-${i}`] })])));
+    expect(results.flat().map((r) => r.seq).sort((a, b) => a - b)).toEqual(range(200));
+    expect(await storedSeqs()).toEqual(range(200));
+    expect(await verifyChain(db, { batch: 64 })).toEqual({ ok: true, count: 200, lastSeq: 200 });
+    const stats = log.stats();
+    expect(stats).toMatchObject({ appended: 200, queued: 0, failures: 0 });
+    expect(stats.batches).toBeLessThan(20);
+  });
+
+  it('keeps one chain when several appenders (replicas) write at once', async () => {
+    const second = (await testDb.reopen?.()) ?? testDb.handle;
+    try {
+      const logs = [new AuditLog(db), new AuditLog(second.db), new AuditLog(db)];
+      await Promise.all(range(150).map((i) => logs[i % 3]!.append([auditEvent(), auditEvent()])));
+      expect(await storedSeqs()).toEqual(range(300));
+      expect(await verifyChain(db)).toEqual({ ok: true, count: 300, lastSeq: 300 });
+    } finally {
+      if (second !== testDb.handle) await second.close();
+    }
+  });
+
+  it('caps a transaction at maxBatch events but never splits one append call', async () => {
+    const log = new AuditLog(db, { maxBatch: 4 });
+    await Promise.all([log.append(range(3).map(() => auditEvent())), log.append(range(6).map(() => auditEvent()))]);
+    await Promise.all(range(8).map(() => log.append([auditEvent()])));
+    expect(log.stats()).toMatchObject({ appended: 17, batches: 4 });
+    expect(await verifyChain(db)).toMatchObject({ ok: true, count: 17 });
+  });
+
+  it('refuses a malformed event alone: its batch-mates are still written', async () => {
+    const log = new AuditLog(db);
+    const bad = [
+      auditEvent({ action: 'delete' as AuditEventInput['action'] }),
+      auditEvent({ decision: 'maybe' as AuditEventInput['decision'] }),
+      auditEvent({ principalId: '' }),
+      auditEvent({ recordIds: [null as unknown as string] }),
+      auditEvent({ reason: 'nul\u0000byte' }),
+      auditEvent({ subject: 'lone \ud800 surrogate' }),
+    ];
+    const good = log.append([auditEvent()]);
+    for (const event of bad) {
+      await expect(log.append([auditEvent(), event])).rejects.toMatchObject({ kind: 'invalid' });
+    }
+    await expect(good).resolves.toHaveLength(1);
+    expect(await storedSeqs()).toEqual([1]);
+  });
+
+  it('rejects every caller of a failed transaction, commits none of it, and recovers', async () => {
+    const error = vi.fn();
+    const log = new AuditLog(db, { logger: { error } });
+    await log.append([auditEvent()]);
+    // A constraint that one event of the batch violates makes the single INSERT fail after some rows went in.
+    await db.execute(sql`alter table audit_events add constraint audit_test_fault check (principal_id <> 'u-fault')`);
+    try {
+      const calls = [
+        log.append([auditEvent(), auditEvent()]),
+        log.append([auditEvent({ principalId: 'u-fault' })]),
+        log.append([auditEvent()]),
+      ];
+      for (const call of calls) {
+        await expect(call).rejects.toBeInstanceOf(AuditStoreError);
+        await expect(call).rejects.toMatchObject({ kind: 'unavailable' });
+      }
+    } finally {
+      await db.execute(sql`alter table audit_events drop constraint audit_test_fault`);
+    }
+    expect(await storedSeqs()).toEqual([1]);
+    expect(log.stats()).toMatchObject({ appended: 1, batches: 1, failures: 1, queued: 0 });
+    expect(error).toHaveBeenCalledWith({ err: expect.objectContaining({ code: '23514' }), events: 4 }, 'audit append failed');
+    expect(JSON.stringify(error.mock.calls)).not.toMatch(/u-rep-1|u-fault/);
+
+    await log.append([auditEvent()]);
+    expect(await verifyChain(db)).toEqual({ ok: true, count: 2, lastSeq: 2 });
+  });
+
+  it('rejects appends when the database is gone', async () => {
+    const gone = testDb.reopen ? await testDb.reopen() : await createDb({ kind: 'pglite', dataDir: 'memory://' });
+    await gone.close();
+    const log = new AuditLog(gone.db);
+    await expect(log.append([auditEvent()])).rejects.toMatchObject({ kind: 'unavailable' });
+    expect(log.stats()).toMatchObject({ appended: 0, failures: 1 });
+  });
+
+  it.skipIf(!process.env.DATABASE_URL)('rejects instead of hanging when another appender holds the chain lock', async () => {
+    const other = await testDb.reopen!();
+    try {
+      const log = new AuditLog(db, { flushTimeoutMs: 200 });
+      await other.db.transaction(async (tx) => {
+        await tx.execute(sql`select pg_advisory_xact_lock(${0x637573746f73})`);
+        await expect(log.append([auditEvent()])).rejects.toMatchObject({ kind: 'unavailable' });
+      });
+      await expect(log.append([auditEvent()])).resolves.toHaveLength(1);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('flushes what is queued on close, then refuses new appends', async () => {
+    const log = new AuditLog(db);
+    const pending = range(5).map(() => log.append([auditEvent()]));
+    await log.close();
+    expect(log.stats()).toMatchObject({ appended: 5, queued: 0 });
+    await expect(Promise.all(pending)).resolves.toHaveLength(5);
+    await expect(log.append([auditEvent()])).rejects.toMatchObject({ kind: 'closed' });
+  });
+
+  it('stores any well-formed text so that it hashes the same when read back', async () => {
+    const text = fc.string({ unit: 'grapheme', maxLength: 12 }).filter((s) => !s.includes('\u0000'));
+    const event = fc.record({
+      principalId: text.filter((s) => s !== ''),
+      roles: fc.array(text, { maxLength: 3 }),
+      recordIds: fc.array(fc.oneof(text, fc.constantFrom('NULL', '"', '\\', '{}', ',', ' a ')), { maxLength: 4 }),
+      reason: fc.option(text),
+      raw: fc.array(text, { maxLength: 3 }),
+    });
+    const log = new AuditLog(db);
+    await fc.assert(
+      fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 3 }), async (events) => {
+        await log.append(
+          events.map((e) => auditEvent({ ...e, fields: { raw: e.raw, masked: [], revealed: [], denied: [] } })),
+        );
+      }),
+      { numRuns: 40 },
+    );
+    expect(await verifyChain(db)).toMatchObject({ ok: true });
+  });
+});
+
+describe('audit_events append-only trigger', () => {
+  it.each([
+    ['UPDATE', sql`update audit_events set principal_id = 'u-admin-1'`],
+    ['DELETE', sql`delete from audit_events`],
+    ['TRUNCATE', sql`truncate audit_events`],
+  ])('refuses %s, even from the table owner', async (op, statement) => {
+    await new AuditLog(db).append([auditEvent()]);
+    await expect(db.execute(statement)).rejects.toMatchObject({
+      cause: expect.objectContaining({ message: `audit_events is append-only: ${op} refused` }),
+    });
+    expect(await storedSeqs()).toEqual([1]);
+  });
+
+  it('grants custos_app SELECT and INSERT on audit_events, nothing more', async () => {
+    const privileges = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'];
+    const rows = await queryRows(
+      db,
+      sql`select p as privilege, has_table_privilege('custos_app', 'audit_events', p) as granted
+            from unnest(${sql.raw(`array['${privileges.join("','")}']`)}) as p`,
+    );
+    const granted = rows.filter((r) => r.granted === true).map((r) => r.privilege);
+    expect(granted).toEqual(['SELECT', 'INSERT']);
+  });
+});

@@ -1,0 +1,231 @@
+import { sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { queryRows, toBuffer } from '../db/execute.js';
+import { type AuditEventInput, type AuditRecord, GENESIS_HASH, hashRecord, invalidReason } from './record.js';
+
+/**
+ * The advisory lock that serializes chain extension across every process and
+ * replica writing to the same database ('custos' in ASCII). Held until commit,
+ * so records also commit in seq order and readers never see a transient gap.
+ */
+const CHAIN_LOCK_KEY = 0x637573746f73;
+
+
+/** Why an append was refused. `cause` keeps the driver error for logs; the message never carries SQL or data. */
+export class AuditStoreError extends Error {
+  override name = 'AuditStoreError';
+  constructor(
+    readonly kind: 'invalid' | 'closed' | 'unavailable',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface AuditLogOptions {
+  /** Soft cap on events per transaction: a flush takes whole append calls up to it (at least one call). */
+  maxBatch?: number;
+  logger?: { error(obj: object, msg: string): void };
+  /** Longest one flush statement (the wait for the chain lock included) may take before its callers are rejected. */
+  flushTimeoutMs?: number;
+}
+
+export interface AuditLogStats {
+  /** Events committed. */
+  appended: number;
+  /** Transactions committed (one per flush). */
+  batches: number;
+  /** Events accepted but not yet committed (waiting or in the flush under way). */
+  queued: number;
+  /** Flushes whose transaction failed (every append in them was rejected). */
+  failures: number;
+}
+
+interface Pending {
+  events: AuditEventInput[];
+  resolve(records: AuditRecord[]): void;
+  reject(error: AuditStoreError): void;
+}
+
+/**
+ * The append side of the hash-chained audit trail, with group commit: append
+ * calls made while a flush is under way are queued and written together by
+ * the next flush, in one transaction and one INSERT. Create one per process.
+ */
+export class AuditLog {
+  private readonly maxBatch: number;
+  private readonly logger: AuditLogOptions['logger'];
+  private readonly flushTimeoutMs: number;
+  private queue: Pending[] = [];
+  private running: Promise<void> | null = null;
+  private closed = false;
+  private counters = { appended: 0, batches: 0, queued: 0, failures: 0 };
+
+  constructor(
+    private readonly db: Db,
+    opts: AuditLogOptions = {},
+  ) {
+    this.maxBatch = Math.max(1, opts.maxBatch ?? 500);
+    this.logger = opts.logger;
+    this.flushTimeoutMs = Math.max(1, Math.floor(opts.flushTimeoutMs ?? 15_000));
+  }
+
+  /** Chains and stores the events; resolves only once they are committed, rejects (AuditStoreError) if they are not. */
+  append(events: AuditEventInput[]): Promise<AuditRecord[]> {
+    if (this.closed) return Promise.reject(new AuditStoreError('closed', 'audit log is closed'));
+    for (const [i, event] of events.entries()) {
+      const reason = invalidReason(event);
+      if (reason) return Promise.reject(new AuditStoreError('invalid', `audit event ${i}: ${reason}`));
+    }
+    if (events.length === 0) return Promise.resolve([]);
+    return new Promise<AuditRecord[]>((resolve, reject) => {
+      this.queue.push({ events: events.map(copyEvent), resolve, reject });
+      this.counters.queued += events.length;
+      this.schedule();
+    });
+  }
+
+  /** Resolves once everything appended so far has been committed or rejected. */
+  async flush(): Promise<void> {
+    while (this.running || this.queue.length > 0) {
+      this.schedule();
+      await this.running;
+    }
+  }
+
+  /** Flushes what is queued, then refuses further appends. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+
+  stats(): AuditLogStats {
+    return { ...this.counters };
+  }
+
+  private schedule(): void {
+    if (this.running) return;
+    this.running = this.drain().finally(() => {
+      this.running = null;
+      // An append that arrived after the last loop check must not wait for the next caller.
+      if (this.queue.length > 0) this.schedule();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    // Yield one turn so callers of the same tick share the first transaction.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.queue.length > 0) await this.flushBatch(this.takeBatch());
+  }
+
+  private takeBatch(): Pending[] {
+    let size = 0;
+    let n = 0;
+    while (n < this.queue.length && (n === 0 || size + this.queue[n]!.events.length <= this.maxBatch)) {
+      size += this.queue[n]!.events.length;
+      n += 1;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  private async flushBatch(batch: Pending[]): Promise<void> {
+    const events = batch.flatMap((p) => p.events);
+    try {
+      const records = await this.db.transaction((tx) => writeChained(tx, events, this.flushTimeoutMs));
+      this.counters.batches += 1;
+      this.counters.appended += records.length;
+      let offset = 0;
+      for (const pending of batch) {
+        pending.resolve(records.slice(offset, offset + pending.events.length));
+        offset += pending.events.length;
+      }
+    } catch (cause) {
+      this.counters.failures += 1;
+      const error = new AuditStoreError('unavailable', 'audit store unavailable: records not written', { cause });
+      for (const pending of batch) pending.reject(error);
+      this.report(cause, events.length);
+    } finally {
+      this.counters.queued -= events.length;
+    }
+  }
+
+  private report(cause: unknown, events: number): void {
+    try {
+      this.logger?.error({ err: describeError(cause), events }, 'audit append failed');
+    } catch {
+      // A failing logger must not stall the queue: the callers already have the error.
+    }
+  }
+}
+
+/** Inside one transaction: lock the chain, read its head, link the events to it, insert them in one statement. */
+async function writeChained(tx: Db, events: AuditEventInput[], timeoutMs: number): Promise<AuditRecord[]> {
+  // Bounds the wait for a stuck lock holder too: callers fail closed instead of hanging.
+  await tx.execute(sql.raw(`set local statement_timeout = ${timeoutMs}`));
+  await tx.execute(sql`select pg_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))})`);
+  // A separate statement after the lock: under READ COMMITTED it sees the head committed by the previous holder.
+  const [head] = await queryRows(
+    tx,
+    sql`select s.seq::text as seq, s.hash, (extract(epoch from clock_timestamp()) * 1000)::float8 as now_ms
+          from (select 1) as one
+          left join lateral (select seq, hash from audit_events order by seq desc limit 1) as s on true`,
+  );
+  // The database clock, read under the lock, keeps `at` non-decreasing along seq across replicas.
+  const at = new Date(Math.floor(head!.now_ms as number));
+  let seq = head!.seq === null ? 0 : Number(head!.seq);
+  let prevHash = toBuffer(head!.hash) ?? GENESIS_HASH;
+  const records = events.map((event): AuditRecord => {
+    seq += 1;
+    const hash = hashRecord(prevHash, { ...event, seq, at });
+    const record = { ...event, seq, at, prevHash, hash };
+    prevHash = hash;
+    return record;
+  });
+  await tx.execute(
+    sql`insert into audit_events
+        select * from json_populate_recordset(null::audit_events, ${JSON.stringify(records.map(toColumns))}::json)`,
+  );
+  return records;
+}
+
+/** One record as the JSON object json_populate_recordset maps onto the table's columns. */
+function toColumns(r: AuditRecord): Record<string, unknown> {
+  return {
+    seq: r.seq,
+    at: r.at.toISOString(),
+    trace_id: r.traceId,
+    span_id: r.spanId,
+    principal_id: r.principalId,
+    roles: r.roles,
+    action: r.action,
+    subject: r.subject,
+    record_ids: r.recordIds,
+    fields: r.fields,
+    purpose: r.purpose,
+    decision: r.decision,
+    reason: r.reason,
+    policy_version: r.policyVersion,
+    prev_hash: `\\x${r.prevHash.toString('hex')}`,
+    hash: `\\x${r.hash.toString('hex')}`,
+  };
+}
+
+/** A private copy, so a caller mutating its arrays after append cannot change what gets hashed. */
+function copyEvent(e: AuditEventInput): AuditEventInput {
+  const { raw, masked, revealed, denied } = e.fields;
+  return {
+    ...e,
+    roles: [...e.roles],
+    recordIds: [...e.recordIds],
+    fields: { raw: [...raw], masked: [...masked], revealed: [...revealed], denied: [...denied] },
+  };
+}
+
+/** Name and SQLSTATE only: drizzle's query errors quote the SQL and its parameters. */
+function describeError(error: unknown): { name: string; code?: string } {
+  const cause = (error as { cause?: unknown } | null)?.cause ?? error;
+  const name = cause instanceof Error ? cause.name : typeof cause;
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? { name, code } : { name };
+}

@@ -1,0 +1,78 @@
+import { cellKey, type Projection } from './projection.js';
+import type { RenderedRow } from './reader.js';
+import type { SubjectName } from './subjects.js';
+
+/**
+ * What one policed read decided, summarised for the trace and the audit
+ * trail: which records, which fields raw / masked / revealed / denied, for
+ * which purpose. Ids and field names only, never values.
+ */
+export interface AccessDecision {
+  subject: SubjectName;
+  action: 'read' | 'reveal' | 'write' | 'deny' | 'audit_read';
+  recordIds: string[];
+  fields: { raw: string[]; masked: string[]; revealed: string[]; denied: string[] };
+  purpose: string | null;
+  decision: 'allow' | 'deny';
+  reason: string | null;
+}
+
+const emptyFields = () => ({ raw: new Set<string>(), masked: new Set<string>(), revealed: new Set<string>(), denied: new Set<string>() });
+const sorted = (s: Set<string>) => [...s].sort();
+
+/** One `read` decision for the rows, plus one `reveal` decision per purpose that revealed something. */
+export function summarize(projection: Projection, rows: RenderedRow[]): AccessDecision[] {
+  const read = emptyFields();
+  const reveals = new Map<string, { fields: Set<string>; records: Set<string> }>();
+  for (const plan of projection.cells) {
+    const key = cellKey(plan.field, plan.purpose);
+    for (const row of rows) {
+      const cell = row.cells.get(key);
+      if (!cell) continue;
+      switch (cell.state) {
+        case 'raw':
+          read.raw.add(plan.field);
+          break;
+        case 'masked':
+          read.masked.add(plan.field);
+          break;
+        case 'revealed': {
+          read.revealed.add(plan.field);
+          const purpose = plan.purpose ?? '';
+          const r = reveals.get(purpose) ?? { fields: new Set<string>(), records: new Set<string>() };
+          r.fields.add(plan.field);
+          r.records.add(row.id);
+          reveals.set(purpose, r);
+          break;
+        }
+        case 'denied':
+        case 'unavailable':
+          read.denied.add(plan.field);
+          break;
+      }
+    }
+  }
+  const out: AccessDecision[] = [
+    {
+      subject: projection.subject,
+      action: 'read',
+      recordIds: rows.map((r) => r.id),
+      fields: { raw: sorted(read.raw), masked: sorted(read.masked), revealed: sorted(read.revealed), denied: sorted(read.denied) },
+      purpose: null,
+      decision: 'allow',
+      reason: null,
+    },
+  ];
+  for (const [purpose, r] of reveals) {
+    out.push({
+      subject: projection.subject,
+      action: 'reveal',
+      recordIds: [...r.records],
+      fields: { raw: [], masked: [], revealed: sorted(r.fields), denied: [] },
+      purpose: purpose || null,
+      decision: 'allow',
+      reason: null,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,151 @@
+import { ApolloServer, HeaderMap } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Authenticator } from '../auth/authenticate.js';
+import type { PolicyBundle } from '../authz/policy/bundle.js';
+import { RequestAuthz } from '../authz/request-authz.js';
+import type { Config } from '../config.js';
+import type { DbHandle } from '../db/client.js';
+import type { Context } from '../graphql/context.js';
+import type { Logger } from '../telemetry/logger.js';
+import { Attr } from '../telemetry/names.js';
+import type { Telemetry } from '../telemetry/tracing.js';
+import { formatError } from './format-error.js';
+import type { Metrics } from './metrics.js';
+import { requestPlugin, type AuditSink } from './request-plugin.js';
+import { createSchema } from './schema.js';
+
+export interface HandlerDeps {
+  config: Config;
+  db: DbHandle;
+  bundle: PolicyBundle;
+  logger: Logger;
+  telemetry: Telemetry;
+  audit: AuditSink | null;
+  metrics: Metrics;
+}
+
+const MAX_BODY_BYTES = 1_000_000;
+
+class BodyTooLarge extends Error {}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new BodyTooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+  res.end(JSON.stringify(body));
+}
+
+/** Operation type for metric labels only (bounded: query | mutation), read cheaply from the raw text. */
+function operationType(parsed: unknown, url: URL): 'query' | 'mutation' {
+  const query = (parsed as { query?: unknown } | null)?.query;
+  const text = typeof query === 'string' ? query : (url.searchParams.get('query') ?? '');
+  return /^\s*mutation\b/.test(text) ? 'mutation' : 'query';
+}
+
+/** Limits checked before execution (graphql-armor): depth, cost, aliases, directives, tokens; suggestions off in production. */
+function armor(config: Config) {
+  return new ApolloArmor({
+    // customers → edges → node → orders → edges → node → field, with fragments counted: 11.
+    maxDepth: { n: 12 },
+    maxAliases: { n: 15 },
+    maxDirectives: { n: 20 },
+    maxTokens: { n: 2000 },
+    costLimit: { maxCost: 5000 },
+    blockFieldSuggestion: { enabled: config.production },
+  }).protect();
+}
+
+/** Apollo behind a plain node:http handler: body limit, authentication in the context, the operation span around it all. */
+export async function createGraphqlHandler(deps: HandlerDeps) {
+  const { config, db, bundle, logger, telemetry, metrics } = deps;
+  const auth = new Authenticator(db.db, config.auth);
+  const protection = armor(config);
+  const apollo = new ApolloServer<Context>({
+    schema: await createSchema(),
+    formatError,
+    includeStacktraceInErrorResponses: false,
+    introspection: !config.production,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    validationRules: protection.validationRules,
+    plugins: [
+      ...(protection.plugins as never[]),
+      requestPlugin({ audit: deps.audit, logger }),
+      ...(config.production ? [ApolloServerPluginLandingPageDisabled()] : []),
+    ],
+  });
+  await apollo.start();
+
+  const contextFor = async (req: IncomingMessage, span: Context['span']): Promise<Context> => {
+    const principal = await auth.authenticate(req.headers.authorization);
+    span.setAttributes({ [Attr.principal]: telemetry.pseudonym(principal.id), [Attr.roles]: principal.roles, [Attr.policyVersion]: bundle.version });
+    return {
+      principal,
+      authz: new RequestAuthz(bundle, principal),
+      db: db.db,
+      keys: config.keys,
+      cursorSecret: config.cursorSecret,
+      maxPageSize: config.maxPageSize,
+      faults: [],
+      logger,
+      loaders: new Map(),
+      telemetry,
+      span,
+      decisions: [],
+    };
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    let body: string;
+    try {
+      body = req.method === 'POST' ? await readBody(req) : '';
+    } catch (e) {
+      if (e instanceof BodyTooLarge) return sendJson(res, 413, { errors: [{ message: 'request body too large', extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+      throw e;
+    }
+    const headers = new HeaderMap();
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
+    let parsed: unknown = body;
+    if (body && (headers.get('content-type') ?? '').includes('application/json')) {
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        return sendJson(res, 400, { errors: [{ message: 'malformed JSON body', extensions: { code: 'BAD_REQUEST' } }] });
+      }
+    }
+    const operation = operationType(parsed, url);
+    const started = process.hrtime.bigint();
+    const span = telemetry.startOperation(telemetry.parentFrom(req.headers));
+    try {
+      const result = await apollo.executeHTTPGraphQLRequest({
+        httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body: parsed },
+        context: () => contextFor(req, span),
+      });
+      for (const [k, v] of result.headers) res.setHeader(k, v);
+      res.statusCode = result.status ?? 200;
+      const text = result.body.kind === 'complete' ? result.body.string : '';
+      const outcome = res.statusCode >= 400 ? 'refused' : text.includes('"errors"') ? 'error' : 'ok';
+      span.setAttribute(Attr.outcome, outcome);
+      metrics.requests.inc({ operation, outcome });
+      metrics.latency.observe({ operation, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+      if (result.body.kind === 'complete') return void res.end(text);
+      for await (const chunk of result.body.asyncIterator) res.write(chunk);
+      res.end();
+    } finally {
+      span.end();
+    }
+  };
+
+  return { handle, stop: () => apollo.stop() };
+}

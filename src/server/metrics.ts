@@ -1,0 +1,61 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics of one server instance. Labels are bounded enums
+ * (operation type, outcome, subject, decision): never ids or values.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'custos_graphql_requests_total',
+    help: 'GraphQL requests by operation type and outcome',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: 'custos_graphql_request_duration_seconds',
+    help: 'GraphQL request latency by operation type and outcome',
+    labelNames: ['operation', 'outcome'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly decisions = new Counter({
+    name: 'custos_enforcement_decisions_total',
+    help: 'Enforcement decisions by subject, action and decision',
+    labelNames: ['subject', 'action', 'decision'] as const,
+    registers: [this.registry],
+  });
+  readonly faults = new Counter({
+    name: 'custos_enforcement_faults_total',
+    help: 'Rows or cells where the in-memory re-check disagreed with SQL (dropped)',
+    registers: [this.registry],
+  });
+
+  constructor(sources: { statements: () => number; auditQueued: () => number; auditFailures: () => number }) {
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'custos_db_statements_total',
+      help: 'SQL statements sent to the database since start',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.statements());
+      },
+    });
+    new Gauge({
+      name: 'custos_audit_queue',
+      help: 'Audit records accepted but not yet committed',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.auditQueued());
+      },
+    });
+    new Gauge({
+      name: 'custos_audit_failures_total',
+      help: 'Audit flushes that failed (requests refused in strict mode)',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.auditFailures());
+      },
+    });
+  }
+}

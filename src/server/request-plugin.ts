@@ -1,0 +1,115 @@
+import type { ApolloServerPlugin, GraphQLRequestContextWillSendResponse } from '@apollo/server';
+import { Kind, print, visit, type DocumentNode } from 'graphql';
+import type { AccessDecision } from '../authz/decision.js';
+import type { AuditEventInput } from '../audit/record.js';
+import { subjectNames } from '../authz/subjects.js';
+import type { Context } from '../graphql/context.js';
+import type { Logger } from '../telemetry/logger.js';
+import { Attr } from '../telemetry/names.js';
+
+/** Where audit records go; AuditLog in strict mode, nothing when AUDIT_MODE=off (benchmarks only). */
+export interface AuditSink {
+  append(events: AuditEventInput[]): Promise<unknown>;
+}
+
+/** The document as text with every literal replaced by `?`: arguments may carry personal values. */
+export function redactedDocument(document: DocumentNode): string {
+  const redacted = visit(document, {
+    [Kind.STRING]: () => ({ kind: Kind.STRING, value: '?' }),
+    [Kind.INT]: () => ({ kind: Kind.INT, value: '0' }),
+    [Kind.FLOAT]: () => ({ kind: Kind.FLOAT, value: '0' }),
+  });
+  return print(redacted).replace(/\s+/g, ' ').slice(0, 4096);
+}
+
+/** Refusals reported by errors (FORBIDDEN with subject and fields) become deny decisions. */
+function denials(ctx: GraphQLRequestContextWillSendResponse<Context>): AccessDecision[] {
+  const body = ctx.response.body;
+  const errors = body.kind === 'single' ? (body.singleResult.errors ?? []) : [];
+  const out: AccessDecision[] = [];
+  for (const e of errors) {
+    const ext = e.extensions ?? {};
+    if (ext.code !== 'FORBIDDEN') continue;
+    const fields = Array.isArray(ext.fields) ? ext.fields.map(String) : [];
+    out.push({
+      subject: subjectNames.find((s) => s === ext.subject) ?? 'Customer',
+      action: 'deny',
+      recordIds: [],
+      fields: { raw: [], masked: [], revealed: [], denied: fields },
+      purpose: null,
+      decision: 'deny',
+      reason: typeof ext.action === 'string' ? `not permitted: ${ext.action}` : 'not permitted',
+    });
+  }
+  return out;
+}
+
+function toEvents(ctx: Context, decisions: AccessDecision[]): AuditEventInput[] {
+  const spanContext = ctx.span.spanContext();
+  return decisions.map((d) => ({
+    traceId: spanContext.traceId,
+    spanId: spanContext.spanId,
+    principalId: ctx.principal.id,
+    roles: ctx.principal.roles,
+    action: d.action,
+    subject: d.subject,
+    recordIds: d.recordIds,
+    fields: d.fields,
+    purpose: d.purpose,
+    decision: d.decision,
+    reason: d.reason,
+    policyVersion: ctx.authz.bundle.version,
+  }));
+}
+
+/**
+ * Per request: names the operation span, records refusals, appends the
+ * audit records before the response leaves (strict: if they cannot be
+ * committed, the response carries no data), and hands out the trace id.
+ */
+export function requestPlugin(opts: { audit: AuditSink | null; logger: Logger }): ApolloServerPlugin<Context> {
+  return {
+    // eslint-disable-next-line @typescript-eslint/require-await
+    async requestDidStart() {
+      return {
+        // eslint-disable-next-line @typescript-eslint/require-await
+        async didResolveOperation({ contextValue, operation, operationName, document }) {
+          contextValue.span.setAttributes({
+            [Attr.operationType]: operation?.operation ?? 'unknown',
+            [Attr.operationName]: operationName ?? '',
+            [Attr.document]: redactedDocument(document),
+          });
+        },
+        async willSendResponse(ctx) {
+          const { contextValue, response } = ctx;
+          // A request refused before a context existed (authentication) has no span.
+          if (!contextValue?.span) return;
+          const decisions = [...contextValue.decisions, ...denials(ctx)];
+          if (opts.audit && decisions.length > 0) {
+            try {
+              await opts.audit.append(toEvents(contextValue, decisions));
+              contextValue.span.setAttribute(Attr.auditRecords, decisions.length);
+            } catch (e) {
+              opts.logger.error({ err: { name: (e as Error).name } }, 'audit store unavailable: response withheld');
+              failClosed(ctx);
+            }
+          }
+          const traceId = contextValue.span.spanContext().traceId;
+          if (response.body.kind === 'single') {
+            response.body.singleResult.extensions = { ...response.body.singleResult.extensions, traceId };
+          }
+        },
+      };
+    },
+  };
+}
+
+/** No audit record, no data: the response is replaced by one SERVICE_UNAVAILABLE error. */
+function failClosed(ctx: GraphQLRequestContextWillSendResponse<Context>): void {
+  const body = ctx.response.body;
+  if (body.kind !== 'single') return;
+  body.singleResult = {
+    errors: [{ message: 'audit trail unavailable: request refused', extensions: { code: 'SERVICE_UNAVAILABLE' } }],
+  };
+  ctx.response.http.status = 503;
+}

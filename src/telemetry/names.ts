@@ -1,0 +1,38 @@
+/**
+ * The closed set of span and attribute names custos emits. Values are ids,
+ * field names, codes and counts only: never a personal value.
+ */
+export const SpanName = {
+  operation: 'graphql.operation',
+  enforce: 'custos.enforce',
+  sql: 'db.query',
+  auditAppend: 'custos.audit.append',
+} as const;
+
+export const Attr = {
+  // GraphQL semantic conventions
+  operationType: 'graphql.operation.type',
+  operationName: 'graphql.operation.name',
+  document: 'graphql.document',
+  // database semantic conventions
+  dbSystem: 'db.system',
+  dbStatement: 'db.statement',
+  // custos
+  principal: 'custos.principal.pseudonym',
+  roles: 'custos.principal.roles',
+  policyVersion: 'custos.policy.version',
+  purposes: 'custos.purposes',
+  subject: 'custos.enforce.subject',
+  action: 'custos.enforce.action',
+  rowCount: 'custos.enforce.row_count',
+  recordIds: 'custos.enforce.record_ids',
+  fieldsRaw: 'custos.enforce.fields.raw',
+  fieldsMasked: 'custos.enforce.fields.masked',
+  fieldsRevealed: 'custos.enforce.fields.revealed',
+  fieldsDenied: 'custos.enforce.fields.denied',
+  decision: 'custos.enforce.decision',
+  reason: 'custos.enforce.reason',
+  faults: 'custos.enforce.faults',
+  auditRecords: 'custos.audit.records',
+  outcome: 'custos.outcome',
+} as const;

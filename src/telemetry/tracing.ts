@@ -1,0 +1,101 @@
+import { defaultTextMapGetter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context as OtelContext, type Span, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AlwaysOnSampler,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  SimpleSpanProcessor,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { createHmac } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+
+export interface TracingConfig {
+  enabled: boolean;
+  otlpEndpoint?: string | undefined;
+  serviceName: string;
+}
+
+/**
+ * One tracer provider per server instance (no global registration, so tests
+ * can run several servers in one process). Spans are parented explicitly
+ * through the request context rather than through a global context manager.
+ */
+export class Telemetry {
+  readonly tracer: Tracer;
+  private readonly provider: BasicTracerProvider | undefined;
+  private readonly propagator = new W3CTraceContextPropagator();
+
+  constructor(
+    config: TracingConfig,
+    opts: { exporter?: SpanExporter; pseudonymKey: Buffer },
+    private readonly pseudonymKey = opts.pseudonymKey,
+  ) {
+    const processors: SpanProcessor[] = [];
+    if (opts.exporter) processors.push(new SimpleSpanProcessor(opts.exporter));
+    if (config.otlpEndpoint) {
+      const exporter = new OTLPTraceExporter({ url: `${config.otlpEndpoint.replace(/\/$/, '')}/v1/traces` });
+      // Bounded queue: a slow collector must not grow memory without limit.
+      processors.push(new BatchSpanProcessor(exporter, { maxQueueSize: 8192, maxExportBatchSize: 512, scheduledDelayMillis: 1000 }));
+    }
+    if (!config.enabled) {
+      this.tracer = trace.getTracer('custos-disabled');
+      return;
+    }
+    this.provider = new BasicTracerProvider({
+      // Audit spans are never sampled away.
+      sampler: new AlwaysOnSampler(),
+      resource: resourceFromAttributes({ 'service.name': config.serviceName }),
+      spanProcessors: processors,
+    });
+    this.tracer = this.provider.getTracer('custos');
+  }
+
+  /** The incoming W3C traceparent, if any, as the parent context of the operation span. */
+  parentFrom(headers: IncomingHttpHeaders): OtelContext {
+    const carrier: Record<string, string> = {};
+    for (const key of ['traceparent', 'tracestate']) {
+      const value = headers[key];
+      if (typeof value === 'string') carrier[key] = value;
+    }
+    return this.propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
+  }
+
+  startOperation(parent: OtelContext): Span {
+    return this.tracer.startSpan('graphql.operation', { kind: SpanKind.SERVER }, parent);
+  }
+
+  /** A child span of `parent`, ended by the caller in `finally`. */
+  child(name: string, parent: Span | undefined, attributes: Record<string, string | number | boolean | string[]> = {}): Span {
+    const ctx = parent ? trace.setSpan(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
+    return this.tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, ctx);
+  }
+
+  /** A stable pseudonym of a principal id for spans (keyed, so it cannot be reversed by guessing ids). */
+  pseudonym(principalId: string): string {
+    return createHmac('sha256', this.pseudonymKey).update(`principal:${principalId}`).digest('base64url').slice(0, 16);
+  }
+
+  async shutdown(): Promise<void> {
+    await this.provider?.shutdown();
+  }
+
+  async flush(): Promise<void> {
+    await this.provider?.forceFlush();
+  }
+}
+
+/** Runs `fn` inside a span: ERROR status on throw, always ended. */
+export async function inSpan<T>(span: Span, fn: (span: Span) => Promise<T>): Promise<T> {
+  try {
+    return await fn(span);
+  } catch (e) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.name : 'error' });
+    throw e;
+  } finally {
+    span.end();
+  }
+}

@@ -1,0 +1,127 @@
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyChain } from '../src/audit/verify.js';
+import { Attr, SpanName } from '../src/telemetry/names.js';
+import { gql, startTestServer, type TestServer } from './helpers/server.js';
+
+const spans = new InMemorySpanExporter();
+const logLines: string[] = [];
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer({ customers: 60, spanExporter: spans, logLines });
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const TRAIL = `query($t: String!) { auditTrail(traceId: $t) { seq principalId roles action subject recordIds purpose decision policyVersion fields { raw masked revealed denied } } }`;
+
+/** Every raw personal value the seed produced: none may appear in a span, a log line or an audit record. */
+function sentinels(): string[] {
+  return server.customers.flatMap((c) => [c.phone, c.email, c.idNumber, c.address, c.birthDate, c.name]).filter((v): v is string => !!v);
+}
+
+describe('a request by u-rep-1 can be followed by an auditor', () => {
+  it('lists the customers and fields touched, masked vs revealed, the purpose and the policy version', async () => {
+    const res = await gql(server, 'u-rep-1', `{ customers(first: 5) { edges { node { id name email phone(purpose: CONTACT) } } } }`);
+    const traceId: string = res.json.extensions.traceId;
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    const ids = res.json.data.customers.edges.map((e: { node: { id: string } }) => e.node.id);
+
+    const trail = await gql(server, 'u-auditor-1', TRAIL, { t: traceId });
+    const records = trail.json.data.auditTrail;
+    const read = records.find((r: { action: string }) => r.action === 'read');
+    expect(read).toMatchObject({ principalId: 'u-rep-1', subject: 'Customer', recordIds: ids, decision: 'allow', policyVersion: server.running.bundle.version });
+    expect(read.fields.masked).toEqual(['email']);
+    // A rep's own customers' names are revealed without a purpose (policy: reveal name, no purpose).
+    expect(read.fields.raw).toEqual(['id']);
+    expect(read.fields.revealed).toEqual(['name', 'phone']);
+    const reveal = records.find((r: { action: string; purpose: string | null }) => r.action === 'reveal' && r.purpose === 'contact');
+    expect(reveal).toMatchObject({ purpose: 'contact', recordIds: ids, fields: { revealed: ['phone'] } });
+  });
+
+  it('carries the same decisions on the spans, with no personal value in any span', async () => {
+    spans.reset();
+    const res = await gql(server, 'u-rep-1', `{ customers(first: 3) { edges { node { id email phone(purpose: CONTACT) } } } }`);
+    const traceId = res.json.extensions.traceId;
+    const mine = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+    const names = mine.map((s) => s.name).sort();
+    expect(names).toEqual([SpanName.sql, SpanName.enforce, SpanName.operation].sort());
+    const enforce = mine.find((s) => s.name === SpanName.enforce)!;
+    expect(enforce.attributes[Attr.fieldsRevealed]).toEqual(['phone']);
+    expect(enforce.attributes[Attr.fieldsMasked]).toEqual(['email']);
+    expect(enforce.attributes[Attr.recordIds]).toEqual(res.json.data.customers.edges.map((e: { node: { id: string } }) => e.node.id));
+    const op = mine.find((s) => s.name === SpanName.operation)!;
+    expect(op.attributes[Attr.principal]).not.toBe('u-rep-1');
+    const dumped = JSON.stringify(spans.getFinishedSpans().map((s) => ({ name: s.name, attributes: s.attributes, events: s.events })));
+    for (const value of sentinels()) expect(dumped.includes(value), 'a personal value reached a span').toBe(false);
+  });
+
+  it('keeps personal values out of spans even when a caller sends them as arguments', async () => {
+    spans.reset();
+    const victim = server.customers[3]!;
+    await gql(server, 'u-cs-1', `{ customers(filter: { phone: "${victim.phone}" }) { edges { node { id } } } }`);
+    await gql(server, 'u-rep-1', `{ customers(filter: { phone: "${victim.phone}", name: "${victim.name}" }) { totalCount } }`);
+    const dumped = JSON.stringify(spans.getFinishedSpans().map((s) => s.attributes));
+    expect(dumped.includes(victim.phone!)).toBe(false);
+    expect(dumped.includes(victim.name)).toBe(false);
+  });
+
+  it('continues an incoming W3C trace', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const token = await server.token('u-rep-1');
+    const res = await server.post({ query: '{ me { id } }' }, { authorization: `Bearer ${token}`, traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
+    expect(res.json.extensions.traceId).toBe(traceId);
+  });
+});
+
+describe('the audit trail', () => {
+  it('records denials and the auditor’s own reads', async () => {
+    await gql(server, 'u-rep-1', '{ customers(first: 1) { edges { node { idNumber } } } }');
+    const denied = await gql(server, 'u-auditor-1', `{ auditEvents(filter: { principalId: "u-rep-1", decision: "deny" }, first: 5) { edges { node { action fields { denied } } } } }`);
+    expect(denied.json.data.auditEvents.edges[0].node).toEqual({ action: 'deny', fields: { denied: ['idNumber'] } });
+    const reads = await gql(server, 'u-auditor-1', `{ auditEvents(filter: { principalId: "u-auditor-1", action: "audit_read" }, first: 1) { edges { node { subject } } } }`);
+    expect(reads.json.data.auditEvents.edges.length).toBe(1);
+  });
+
+  it('answers who accessed a customer, and is closed to every other role', async () => {
+    const target = server.customers.find((c) => c.ownerId === 'u-rep-1')!;
+    await gql(server, 'u-rep-1', `query($id: ID!) { customer(id: $id) { id } }`, { id: target.id });
+    const who = await gql(server, 'u-auditor-1', `query($c: String) { auditEvents(filter: { customerId: $c }) { edges { node { principalId action } } } }`, { c: target.id });
+    expect(who.json.data.auditEvents.edges.map((e: { node: { principalId: string } }) => e.node.principalId)).toContain('u-rep-1');
+    for (const principal of ['u-rep-1', 'u-mgr-1', 'u-cs-1', 'u-dpo-1', 'u-admin-1', 'u-analyst-1']) {
+      const res = await gql(server, principal, `{ auditEvents { edges { node { seq } } } }`);
+      expect(res.json.errors[0].extensions.code).toBe('FORBIDDEN');
+    }
+  });
+
+  it('holds no personal value, and its chain verifies', async () => {
+    const rows = await server.running.db.db.execute(sql`select * from audit_events`);
+    const dumped = JSON.stringify(rows);
+    for (const value of sentinels()) expect(dumped.includes(value)).toBe(false);
+    const result = await verifyChain(server.running.db.db);
+    expect(result.ok).toBe(true);
+  });
+
+  it('fails closed: no audit record, no customer data', async () => {
+    await server.running.db.db.execute(sql`alter table audit_events rename to audit_events_offline`);
+    try {
+      const res = await gql(server, 'u-rep-1', `{ customers(first: 5) { edges { node { id name phone(purpose: CONTACT) } } } }`);
+      expect(res.status).toBe(503);
+      expect(res.json.data).toBeUndefined();
+      expect(res.json.errors[0].extensions.code).toBe('SERVICE_UNAVAILABLE');
+      for (const value of sentinels()) expect(res.text.includes(value)).toBe(false);
+    } finally {
+      await server.running.db.db.execute(sql`alter table audit_events_offline rename to audit_events`);
+    }
+    const after = await gql(server, 'u-rep-1', `{ customers(first: 1) { edges { node { id } } } }`);
+    expect(after.status).toBe(200);
+  });
+
+  it('writes no personal value into the logs', () => {
+    const dumped = logLines.join('\n');
+    expect(logLines.length).toBeGreaterThan(0);
+    for (const value of sentinels()) expect(dumped.includes(value)).toBe(false);
+  });
+});
