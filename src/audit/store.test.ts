@@ -5,7 +5,7 @@ import { createDb, type Db } from '../db/client.js';
 import { queryRows } from '../db/execute.js';
 import { trailOf } from './queries.js';
 import { type AuditEventInput, GENESIS_HASH, hashRecord } from './record.js';
-import { AuditLog, AuditStoreError } from './store.js';
+import { AuditLog, AuditStoreError, CHAIN_LOCK_KEY } from './store.js';
 import { asOwner, auditEvent, openTestDb, type TestDb } from './test-db.js';
 import { verifyChain } from './verify.js';
 
@@ -150,7 +150,7 @@ describe(AuditLog.name, () => {
     try {
       const log = new AuditLog(db, { flushTimeoutMs: 200 });
       await other.db.transaction(async (tx) => {
-        await tx.execute(sql`select pg_advisory_xact_lock(${0x637573746f73})`);
+        await tx.execute(sql`select pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
         await expect(log.append([auditEvent()])).rejects.toMatchObject({ kind: 'unavailable' });
       });
       await expect(log.append([auditEvent()])).resolves.toHaveLength(1);

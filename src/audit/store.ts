@@ -8,8 +8,7 @@ import { type AuditEventInput, type AuditRecord, GENESIS_HASH, hashRecord, inval
  * replica writing to the same database ('custos' in ASCII). Held until commit,
  * so records also commit in seq order and readers never see a transient gap.
  */
-const CHAIN_LOCK_KEY = 0x637573746f73;
-
+export const CHAIN_LOCK_KEY = 0x637573746f73;
 
 /** Why an append was refused. `cause` keeps the driver error for logs; the message never carries SQL or data. */
 export class AuditStoreError extends Error {

@@ -26,6 +26,9 @@ export interface DbHandle {
   close(): Promise<void>;
 }
 
+/** Arbitrary fixed key of the advisory lock held while migrating. */
+const MIGRATION_LOCK = 0x637573746f73; // "custos"
+
 const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
 /** Opens PGlite (DATA_DIR, or `memory://`) or a postgres.js pool behind the same drizzle type. */
@@ -65,7 +68,17 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
         db: db as unknown as Db,
         kind: 'postgres',
         stats,
-        migrate: () => migratePostgres(db, { migrationsFolder }),
+        migrate: async () => {
+          // drizzle's migrator takes no lock: replicas starting beside the migration Job must not race.
+          const lock = await client.reserve();
+          try {
+            await lock`select pg_advisory_lock(${MIGRATION_LOCK})`;
+            await migratePostgres(db, { migrationsFolder });
+          } finally {
+            await lock`select pg_advisory_unlock(${MIGRATION_LOCK})`.catch(() => undefined);
+            lock.release();
+          }
+        },
         ping: async () => {
           await client`select 1`;
         },

@@ -36,6 +36,15 @@ export function readContext(ctx: Context): ReadContext {
     onFault: (fault) => {
       // Ids, subject and field names only: a fault report never carries a value.
       ctx.faults.push(fault);
+      ctx.decisions.push({
+        subject: fault.subject,
+        action: 'deny',
+        recordIds: [fault.recordId],
+        fields: { raw: [], masked: [], revealed: [], denied: fault.field ? [fault.field] : [] },
+        purpose: null,
+        decision: 'deny',
+        reason: `enforcement fault: ${fault.kind}`,
+      });
       ctx.logger.warn({ fault, principal: ctx.principal.id }, 'enforcement fault: SQL and in-memory check disagree');
     },
     observer: readObserver({

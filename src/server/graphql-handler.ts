@@ -98,7 +98,7 @@ export async function createGraphqlHandler(deps: HandlerDeps) {
       cursorSecret: config.cursorSecret,
       maxPageSize: config.maxPageSize,
       faults: [],
-      logger,
+      logger: logger.child({ traceId: span.spanContext().traceId }),
       loaders: new Map(),
       telemetry,
       span,
@@ -137,8 +137,10 @@ export async function createGraphqlHandler(deps: HandlerDeps) {
       const text = result.body.kind === 'complete' ? result.body.string : '';
       const outcome = res.statusCode >= 400 ? 'refused' : text.includes('"errors"') ? 'error' : 'ok';
       span.setAttribute(Attr.outcome, outcome);
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      logger.info({ traceId: span.spanContext().traceId, operation, outcome, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'graphql request');
       metrics.requests.inc({ operation, outcome });
-      metrics.latency.observe({ operation, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.latency.observe({ operation, outcome }, ms / 1000);
       if (result.body.kind === 'complete') return void res.end(text);
       for await (const chunk of result.body.asyncIterator) res.write(chunk);
       res.end();

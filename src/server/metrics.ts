@@ -31,7 +31,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(sources: { statements: () => number; auditQueued: () => number; auditFailures: () => number }) {
+  constructor(sources: { statements: () => number; auditQueued: () => number; auditFailures: () => number; spansDropped: () => number }) {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
       name: 'custos_db_statements_total',
@@ -39,6 +39,14 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(sources.statements());
+      },
+    });
+    new Gauge({
+      name: 'custos_spans_dropped_total',
+      help: 'Spans refused because the export queue was full',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.spansDropped());
       },
     });
     new Gauge({

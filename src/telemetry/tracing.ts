@@ -5,13 +5,13 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOnSampler,
   BasicTracerProvider,
-  BatchSpanProcessor,
   SimpleSpanProcessor,
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { CountedBatchProcessor, type SpanQueueStats } from './span-queue.js';
 
 export interface TracingConfig {
   enabled: boolean;
@@ -26,6 +26,7 @@ export interface TracingConfig {
  */
 export class Telemetry {
   readonly tracer: Tracer;
+  private readonly queue: CountedBatchProcessor | undefined;
   private readonly provider: BasicTracerProvider | undefined;
   private readonly propagator = new W3CTraceContextPropagator();
 
@@ -38,8 +39,9 @@ export class Telemetry {
     if (opts.exporter) processors.push(new SimpleSpanProcessor(opts.exporter));
     if (config.otlpEndpoint) {
       const exporter = new OTLPTraceExporter({ url: `${config.otlpEndpoint.replace(/\/$/, '')}/v1/traces` });
-      // Bounded queue: a slow collector must not grow memory without limit.
-      processors.push(new BatchSpanProcessor(exporter, { maxQueueSize: 8192, maxExportBatchSize: 512, scheduledDelayMillis: 1000 }));
+      // Bounded queue: a slow collector must not grow memory without limit; drops are counted.
+      this.queue = new CountedBatchProcessor(exporter);
+      processors.push(this.queue);
     }
     if (!config.enabled) {
       this.tracer = trace.getTracer('custos-disabled');
@@ -77,6 +79,11 @@ export class Telemetry {
   /** A stable pseudonym of a principal id for spans (keyed, so it cannot be reversed by guessing ids). */
   pseudonym(principalId: string): string {
     return createHmac('sha256', this.pseudonymKey).update(`principal:${principalId}`).digest('base64url').slice(0, 16);
+  }
+
+  /** Export queue counters (zeros when no collector is configured). */
+  spanStats(): SpanQueueStats {
+    return this.queue?.stats() ?? { exported: 0, failed: 0, dropped: 0, pending: 0 };
   }
 
   async shutdown(): Promise<void> {
