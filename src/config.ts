@@ -54,6 +54,8 @@ const schema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100),
     AUDIT_MODE: z.enum(['strict', 'off']).default('strict'),
+    REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+    STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
     SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
     TRACING: z.enum(['on', 'off']).default('on'),
     OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
@@ -83,7 +85,7 @@ function finish(env: z.infer<typeof schema>) {
     port: env.PORT,
     host: env.HOST,
     database: env.DATABASE_URL
-      ? ({ kind: 'postgres', url: env.DATABASE_URL, poolMax: env.DB_POOL_MAX } as const)
+      ? ({ kind: 'postgres', url: env.DATABASE_URL, poolMax: env.DB_POOL_MAX, statementTimeoutMs: env.STATEMENT_TIMEOUT_MS } as const)
       : ({ kind: 'pglite', dataDir: env.DATA_DIR } as const),
     auth: {
       secret: env.JWT_SECRET ?? (env.JWKS_URL ? undefined : DEV_JWT_SECRET),
@@ -104,6 +106,7 @@ function finish(env: z.infer<typeof schema>) {
     maxPageSize: env.MAX_PAGE_SIZE,
     auditMode: env.AUDIT_MODE,
     shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     tracing: { enabled: env.TRACING === 'on', otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME },
   };
 }

@@ -48,6 +48,18 @@ describe('limits refuse abuse before any SQL runs', () => {
     });
   }
 
+  it('lets a normal nested page through: 20 customers with their 10 latest orders', async () => {
+    const res = await gql(server, 'u-mgr-1', `{ customers(first: 20) { edges { node { id name phone email city orders(first: 10) { edges { node { id amount placedAt status } } } } } } }`);
+    expect(res.json.errors).toBeUndefined();
+  });
+
+  it('refuses a query whose cost is far beyond any page the UI needs', async () => {
+    const fields = 'id name phone email city province tier segment createdAt ownerId';
+    const orders = Array.from({ length: 12 }, (_, i) => `o${i}: orders(first: 10) { edges { node { id amount placedAt status product } } }`).join(' ');
+    const res = await gql(server, 'u-mgr-1', `{ customers(first: 100) { edges { node { ${fields} ${orders} } } } }`);
+    expect(res.json.errors[0].message).toMatch(/[Cc]ost/);
+  });
+
   it('lets the deepest legitimate query through (customers → orders, through fragments)', async () => {
     const nested = `query { customers { edges { node { ...A } } } } fragment A on Customer { orders { edges { node { ...B } } } } fragment B on Order { id }`;
     expect((await gql(server, 'u-mgr-1', nested)).json.errors).toBeUndefined();

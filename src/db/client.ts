@@ -14,7 +14,7 @@ export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 
 export type DbConfig =
   | { kind: 'pglite'; dataDir: string }
-  | { kind: 'postgres'; url: string; poolMax: number };
+  | { kind: 'postgres'; url: string; poolMax: number; statementTimeoutMs?: number };
 
 export interface DbHandle {
   db: Db;
@@ -61,7 +61,7 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
         debug: () => {
           stats.statements += 1;
         },
-        connection: { application_name: 'custos' },
+        connection: { application_name: 'custos', statement_timeout: config.statementTimeoutMs ?? 10_000 },
       });
       const db = drizzlePostgres(client, { schema });
       return {

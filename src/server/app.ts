@@ -46,6 +46,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
     });
   });
 
+  // Longer than a load balancer's idle timeout (60 s is common): the proxy, not us, closes idle
+  // keep-alive connections, so a reused connection is never reset under a request.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
   return {
     server,
     listen: (port, host) =>

@@ -46,6 +46,19 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(JSON.stringify(body));
 }
 
+/** The request's own deadline: a stuck dependency answers 503 rather than holding the client until its timeout. */
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Operation type for metric labels only (bounded: query | mutation), read cheaply from the raw text. */
 function operationType(parsed: unknown, url: URL): 'query' | 'mutation' {
   const query = (parsed as { query?: unknown } | null)?.query;
@@ -61,7 +74,8 @@ function armor(config: Config) {
     maxAliases: { n: 15 },
     maxDirectives: { n: 20 },
     maxTokens: { n: 2000 },
-    costLimit: { maxCost: 5000 },
+    // A 20-customer page with 10 orders each costs ~16,000 by armor's rule; refuse well beyond that.
+    costLimit: { maxCost: 30000 },
     blockFieldSuggestion: { enabled: config.production },
   }).protect();
 }
@@ -111,7 +125,11 @@ export async function createGraphqlHandler(deps: HandlerDeps) {
     try {
       body = req.method === 'POST' ? await readBody(req) : '';
     } catch (e) {
-      if (e instanceof BodyTooLarge) return sendJson(res, 413, { errors: [{ message: 'request body too large', extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+      if (e instanceof BodyTooLarge) {
+        // The rest of the body is never read: the connection cannot be reused, say so.
+        res.setHeader('connection', 'close');
+        return sendJson(res, 413, { errors: [{ message: 'request body too large', extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+      }
       throw e;
     }
     const headers = new HeaderMap();
@@ -128,10 +146,18 @@ export async function createGraphqlHandler(deps: HandlerDeps) {
     const started = process.hrtime.bigint();
     const span = telemetry.startOperation(telemetry.parentFrom(req.headers));
     try {
-      const result = await apollo.executeHTTPGraphQLRequest({
-        httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body: parsed },
-        context: () => contextFor(req, span),
-      });
+      const result = await withDeadline(
+        apollo.executeHTTPGraphQLRequest({
+          httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body: parsed },
+          context: () => contextFor(req, span),
+        }),
+        config.requestTimeoutMs,
+      );
+      if (!result) {
+        span.setAttribute(Attr.outcome, 'deadline');
+        metrics.requests.inc({ operation, outcome: 'deadline' });
+        return sendJson(res, 503, { errors: [{ message: 'request deadline exceeded', extensions: { code: 'SERVICE_UNAVAILABLE' } }] });
+      }
       for (const [k, v] of result.headers) res.setHeader(k, v);
       res.statusCode = result.status ?? 200;
       const text = result.body.kind === 'complete' ? result.body.string : '';

@@ -1,0 +1,27 @@
+/**
+ * Preloaded into the full server with `--import` when the benchmark runs with
+ * --profile: SIGUSR2 starts the V8 CPU profiler, the next SIGUSR2 stops it and
+ * writes a .cpuprofile into BENCH_PROFILE_DIR. This profiles exactly the
+ * measured window, and needs no clean exit of the server (node --cpu-prof does).
+ */
+import { writeFileSync } from 'node:fs';
+import { Session, type Profiler } from 'node:inspector';
+import { join } from 'node:path';
+
+const dir = process.env.BENCH_PROFILE_DIR ?? '.';
+const session = new Session();
+session.connect();
+let running = false;
+
+process.on('SIGUSR2', () => {
+  if (!running) {
+    running = true;
+    session.post('Profiler.enable', () => session.post('Profiler.start'));
+    return;
+  }
+  running = false;
+  session.post('Profiler.stop', (err, result: Profiler.StopReturnType) => {
+    if (err) return;
+    writeFileSync(join(dir, `full-${process.pid}-${Date.now()}.cpuprofile`), JSON.stringify(result.profile));
+  });
+});

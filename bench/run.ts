@@ -1,0 +1,296 @@
+/**
+ * `npm run bench [-- --quick | --soak SECONDS]`: custos as deployed (full)
+ * against the same code with enforcement, audit and tracing off (off) and
+ * against the bare SQL (floor), on the project's seed in PostgreSQL.
+ * See bench/README.md for what each figure means.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { profileSummary } from './cpuprofile.js';
+import { ensureDataset, type Dataset } from './dataset.js';
+import type { LoadJob } from './load-worker.js';
+import { describeRun, figuresOf, renderTables, summaryLine, writeResults, type Cell, type Measurement, type Report } from './report.js';
+import { auditScenario, bodiesOf, checkReply, idPool, interleave, post, scenarioKeys, scenarios, type Pools, type Scenario, type ScenarioKey } from './scenarios.js';
+import { cpuMs, LoadWorker, postgresCpu, postgresCpuDelta, repoRoot, rssMb, startServer, statementCount, stopAll, variants, type ServerHandle, type Variant } from './servers.js';
+import { soak } from './soak.js';
+
+interface Profile {
+  name: 'quick' | 'full';
+  database: string;
+  customers: number;
+  warmupSec: number;
+  durationSec: number;
+  connections: number[];
+  rounds: number;
+  poolSize: number;
+  /** Unmeasured load on each server before the first round, so that no variant meets its first window with cold JIT. */
+  primeSec: number;
+}
+
+const profiles: Record<Profile['name'], Profile> = {
+  quick: { name: 'quick', database: 'custos_bench_quick', customers: 20_000, warmupSec: 3, durationSec: 5, connections: [16], rounds: 1, poolSize: 500, primeSec: 2 },
+  full: { name: 'full', database: 'custos_bench', customers: 100_000, warmupSec: 5, durationSec: 10, connections: [16, 64], rounds: 2, poolSize: 1000, primeSec: 5 },
+};
+
+const usage = `usage: npm run bench -- [--quick] [--soak SECONDS [--rate N]] [--rounds N] [--scenarios S1,S3] [--profile S1]
+  (default)      full dataset (100k customers), 16 and 64 connections, 2 interleaved rounds
+  --quick        20k customers, 3 s warm-up + 5 s window, 16 connections, one round (< 3 min)
+  --soak S       full variant only for S seconds at a fixed rate (--rate, default 100 req/s)
+  --profile S    CPU-profile the full server during its first window of scenario S and name the hottest functions`;
+
+function parse() {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean' }, soak: { type: 'string' }, rate: { type: 'string' }, rounds: { type: 'string' },
+      scenarios: { type: 'string' }, profile: { type: 'string' }, help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const profile = { ...profiles[values.quick ? 'quick' : 'full'] };
+  if (values.rounds) profile.rounds = Math.max(1, Number(values.rounds));
+  const only = values.scenarios?.split(',') as ScenarioKey[] | undefined;
+  if (only?.some((s) => !scenarioKeys.includes(s))) throw new Error(`--scenarios takes ${scenarioKeys.join(',')}`);
+  const soakSec = values.soak ? Number(values.soak) : undefined;
+  if (soakSec !== undefined && !(soakSec >= 10 && soakSec <= 24 * 3600)) throw new Error('--soak takes 10..86400 seconds');
+  if (values.profile && !scenarioKeys.includes(values.profile as ScenarioKey)) throw new Error(`--profile takes one of ${scenarioKeys.join(',')}`);
+  return { profile, only, soakSec, rate: Number(values.rate ?? 100), cpuProfile: values.profile as ScenarioKey | undefined };
+}
+
+const token = (principal: string, secret: string) =>
+  execFileSync('npm', ['run', '-s', 'token', '--', principal], { cwd: repoRoot, env: { ...process.env, JWT_SECRET: secret } }).toString().trim();
+
+const git = (...args: string[]) => {
+  try {
+    return execFileSync('git', args, { cwd: repoRoot }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+};
+
+interface Run {
+  args: ReturnType<typeof parse>;
+  p: Profile;
+  dataset: Dataset;
+  servers: Record<Variant, ServerHandle>;
+  worker: LoadWorker;
+  tokens: Record<Scenario['principal'], string>;
+  pools: Pools;
+  /** Profile the full server during the first window of this scenario. */
+  cpuProfile?: { scenario: ScenarioKey; dir: string; done: boolean };
+}
+
+const headersFor = (run: Run, s: Scenario) => ({ authorization: `Bearer ${run.tokens[s.principal]}`, 'content-type': 'application/json' });
+
+interface Window {
+  s: Scenario;
+  bodies: string[];
+  variant: Variant;
+  connections: number;
+  round: number;
+}
+
+/** One measured window: warm-up, snapshots around the window, the load result. */
+async function measure(run: Run, w: Window): Promise<Measurement> {
+  const server = run.servers[w.variant];
+  const { warmupSec, durationSec, database } = run.p;
+  const job: LoadJob = { url: `${server.url}/graphql`, connections: w.connections, warmupSec, durationSec, headers: headersFor(run, w.s), bodies: w.bodies };
+  const snap = async (order: 'before' | 'after') => {
+    // The /metrics request is kept outside the CPU window.
+    const statements = order === 'before' ? await statementCount(server.url) : null;
+    const at = { cpu: cpuMs(server.pid), pg: postgresCpu(database), loadgen: cpuMs(run.worker.pid) };
+    return { ...at, statements: order === 'after' ? await statementCount(server.url) : statements };
+  };
+  const prof = run.cpuProfile;
+  const profiling = prof && !prof.done && prof.scenario === w.s.key && w.variant === 'full';
+  let before: Awaited<ReturnType<typeof snap>> | undefined;
+  const load = await run.worker.run(job, async () => {
+    before = await snap('before');
+    if (profiling) process.kill(server.pid, 'SIGUSR2');
+  });
+  const after = await snap('after');
+  if (profiling) {
+    process.kill(server.pid, 'SIGUSR2');
+    prof.done = true;
+  }
+  const b = before!;
+  return {
+    scenario: w.s.key, variant: w.variant, connections: w.connections, round: w.round, load,
+    statements: b.statements !== null && after.statements !== null ? after.statements - b.statements : null,
+    serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresCpuDelta(b.pg, after.pg), loadgenCpuMs: after.loadgen - b.loadgen,
+    rssMb: rssMb(server.pid),
+  };
+}
+
+/** Sends a few requests of each scenario to each variant; a variant that answers wrongly is reported, not loaded. */
+async function sampleCheck(run: Run, active: Scenario[]): Promise<Map<string, string>> {
+  const problems = new Map<string, string>();
+  for (const s of active) {
+    for (const variant of variants) {
+      for (const body of bodiesOf(s, run.pools).slice(0, 3)) {
+        const reply = await post(run.servers[variant].url, run.tokens[s.principal], body);
+        if (s.key === 'S4' && variant === 'full' && reply.json?.extensions?.traceId) run.pools.traceId = reply.json.extensions.traceId;
+        const problem = checkReply(s.key, variant, reply);
+        if (problem) {
+          problems.set(`${s.key}/${variant}`, problem);
+          break;
+        }
+      }
+      if (s.key === 'S5' && !run.pools.traceId) problems.set(`S5/${variant}`, 'no extensions.traceId in S4 replies');
+    }
+  }
+  return problems;
+}
+
+async function startAll(dataset: Dataset, secret: string, profileDir: string | undefined): Promise<Record<Variant, ServerHandle>> {
+  const common = { DATABASE_URL: dataset.url, JWT_SECRET: secret, SEED_DEMO: 'never', LOG_LEVEL: 'warn' };
+  const profiler = { nodeArgs: ['--import', './bench/cpu-profiler.ts'], env: { ...common, BENCH_PROFILE_DIR: profileDir ?? '' } };
+  const [full, off, floor] = await Promise.all([
+    startServer({ variant: 'full', entry: 'src/main.ts', env: common, ...(profileDir ? profiler : {}) }),
+    startServer({ variant: 'off', entry: 'src/main.ts', env: { ...common, AUDIT_MODE: 'off', TRACING: 'off', POLICY_DIR: 'bench/policies-off' } }),
+    startServer({ variant: 'floor', entry: 'bench/floor-server.ts', env: common }),
+  ]);
+  return { full, off, floor };
+}
+
+/** Dataset, tokens, servers, load worker and id pool: everything a run needs before the first window. */
+async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
+  const p = args.profile;
+  const dataset = await ensureDataset({ serverUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', database: p.database, customers: p.customers });
+  if (dataset.seedSec > 0) console.log(`seeded ${p.database} in ${dataset.seedSec.toFixed(0)} s (first run only; not counted below)`);
+  console.log(`dataset ${p.database}: ${dataset.customers} customers, ${dataset.orders} orders; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const started = performance.now();
+  const secret = randomBytes(24).toString('hex');
+  const tokens = { 'u-mgr-1': token('u-mgr-1', secret), 'u-auditor-1': token('u-auditor-1', secret) };
+  const profileDir = args.cpuProfile ? join(repoRoot, 'bench', 'profiles') : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const servers = await startAll(dataset, secret, profileDir);
+  const run: Run = { args, p, dataset, servers, worker: LoadWorker.start(), tokens, pools: { ids: [] } };
+  if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, dir: profileDir, done: false };
+  console.log(`servers ready in ${((performance.now() - started) / 1000).toFixed(1)} s: ${variants.map((v) => `${v} ${servers[v].url} (pid ${servers[v].pid})`).join(', ')}`);
+  run.pools.ids = await idPool(servers.full.url, tokens['u-mgr-1'], p.poolSize);
+  return run;
+}
+
+/** Soak: a mix with an equal share of each scenario that the full variant answers correctly, interleaved. */
+async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
+  const candidates = [scenarios.S1, scenarios.S2, scenarios.S3, scenarios.S4];
+  const problems = await sampleCheck(run, candidates);
+  const usable = candidates.filter((s) => !problems.has(`${s.key}/full`));
+  for (const s of candidates) if (!usable.includes(s)) console.log(`soak leaves out ${s.key}: ${problems.get(`${s.key}/full`)}`);
+  const mix = interleave(usable.map((s) => bodiesOf(s, run.pools)), 100);
+  const result = await soak({ worker: run.worker, server: run.servers.full, headers: headersFor(run, scenarios.S1), bodies: mix, seconds, rate: run.args.rate, connections: 16 });
+  mkdirSync(join(repoRoot, 'bench', 'results'), { recursive: true });
+  const file = join(repoRoot, 'bench', 'results', `${date}-soak.json`);
+  writeFileSync(file, `${JSON.stringify({ date, dataset: run.p.database, scenarios: usable.map((s) => s.key), ...result }, null, 2)}\n`);
+  console.log(`written ${file}`);
+}
+
+/** Primes every server with an even mix of the sales manager's scenarios that passed the sample check. */
+async function prime(run: Run, active: Scenario[], problems: Map<string, string>): Promise<void> {
+  for (const variant of variants) {
+    const lists = active.filter((s) => s.principal === 'u-mgr-1' && !problems.has(`${s.key}/${variant}`)).map((s) => bodiesOf(s, run.pools));
+    if (lists.length === 0) continue;
+    const job: LoadJob = {
+      url: `${run.servers[variant].url}/graphql`, connections: 16, warmupSec: 0, durationSec: run.p.primeSec, headers: headersFor(run, scenarios.S1), bodies: interleave(lists, 50),
+    };
+    await run.worker.run(job, () => Promise.resolve());
+  }
+}
+
+/** The interleaved rounds: per connection count, round after round, each scenario on full → off → floor. */
+async function compare(run: Run, active: Scenario[], problems: Map<string, string>): Promise<{ cells: Report['cells']; measurements: Measurement[] }> {
+  const { connections: counts, rounds } = run.p;
+  const cells: Report['cells'] = {};
+  const measurements: Measurement[] = [];
+  const total = counts.length * rounds * (active.length * variants.length - problems.size);
+  for (const connections of counts) {
+    const byScenario: Report['cells'][string] = (cells[String(connections)] = {});
+    for (const s of active) byScenario[s.key] = {};
+    for (let round = 1; round <= rounds; round++) {
+      for (const s of active) {
+        const bodies = bodiesOf(s, run.pools);
+        for (const variant of variants) {
+          const problem = problems.get(`${s.key}/${variant}`);
+          if (problem) {
+            (byScenario[s.key] ??= {})[variant] = { na: `n/a (sample: ${problem})` };
+            continue;
+          }
+          const m = await measure(run, { s, bodies, variant, connections, round });
+          measurements.push(m);
+          const errors = m.load.non2xx + m.load.transportErrors + m.load.graphqlErrors;
+          console.log(`[${measurements.length}/${total}] ${s.key} ${variant.padEnd(5)} c${connections} r${round}: ${m.load.rps.toFixed(0)} req/s, p50 ${m.load.p50} ms, p99 ${m.load.p99} ms, ${errors} errors`);
+        }
+      }
+    }
+    for (const s of active) {
+      for (const variant of variants) {
+        const mine = measurements.filter((m) => m.connections === connections && m.scenario === s.key && m.variant === variant);
+        if (mine.length > 0) (byScenario[s.key] ??= {})[variant] = figuresOf(mine) satisfies Cell;
+      }
+    }
+  }
+  return { cells, measurements };
+}
+
+async function main(): Promise<void> {
+  const args = parse();
+  const started = new Date();
+  const date = started.toISOString().slice(0, 10);
+  const loadStart = os.loadavg();
+  const run = await setUp(args);
+  if (args.soakSec !== undefined) return soakRun(run, args.soakSec, date);
+
+  const s5 = auditScenario(repoRoot);
+  const all: Scenario[] = [scenarios.S1, scenarios.S2, scenarios.S3, scenarios.S4, ...('key' in s5 ? [s5] : [])];
+  const active = all.filter((s) => !args.only || args.only.includes(s.key));
+  const problems = await sampleCheck(run, active);
+  for (const [cell, problem] of problems) console.log(`sample check ${cell}: ${problem} (not loaded)`);
+  await prime(run, active, problems);
+  const { cells, measurements } = await compare(run, active, problems);
+  if (!('key' in s5) && (!args.only || args.only.includes('S5'))) {
+    for (const byScenario of Object.values(cells)) byScenario.S5 = { full: { na: s5.unavailable }, off: { na: s5.unavailable }, floor: { na: s5.unavailable } };
+  }
+  const rssEndMb = Object.fromEntries(variants.map((v) => [v, rssMb(run.servers[v].pid)]));
+  // Wall time of this process, a first-time seed left out.
+  const elapsedSec = Math.round(performance.now() / 1000 - run.dataset.seedSec);
+  await stopAll();
+
+  const p = run.p;
+  const meta = {
+    started: started.toISOString(), mode: p.name, elapsedSec, seedSec: Math.round(run.dataset.seedSec),
+    commit: `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'src') ? ' (src/ has uncommitted changes)' : ''}`,
+    node: process.version, cpu: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`, loadavgStart: loadStart, loadavgEnd: os.loadavg(),
+    dataset: { database: p.database, customers: run.dataset.customers, orders: run.dataset.orders },
+    windows: { warmupSec: p.warmupSec, durationSec: p.durationSec, connections: p.connections, rounds: p.rounds },
+    queries: Object.fromEntries(all.map((s) => [s.key, s.query])), sampleProblems: Object.fromEntries(problems),
+  };
+  const report: Report = { meta, cells, rssEndMb, measurements };
+  const preamble = describeRun(meta);
+  console.log(`\n${preamble}\n\n${renderTables(report)}`);
+  if (run.cpuProfile?.done) console.log(`\n${profileSummary(run.cpuProfile.dir)}`);
+  // Partial or profiled runs never overwrite the day's complete results.
+  const name = [date, p.name === 'quick' ? 'quick' : '', args.only?.join('') ?? '', args.cpuProfile ? 'profiled' : ''].filter(Boolean).join('-');
+  console.log(`\nwritten ${writeResults(report, name, preamble)} and .json`);
+  console.log(JSON.stringify(summaryLine(report)));
+}
+
+let stopping = false;
+function bail(code: number, message?: string): void {
+  if (stopping) return;
+  stopping = true;
+  if (message) console.error(message);
+  void stopAll().finally(() => process.exit(code));
+}
+process.on('SIGINT', () => bail(130, 'interrupted: stopping servers'));
+process.on('SIGTERM', () => bail(143));
+main().then(
+  () => bail(0),
+  (e: unknown) => bail(1, `bench: ${(e as Error).message}`),
+);

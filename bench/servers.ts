@@ -1,0 +1,212 @@
+/**
+ * Child processes of the benchmark (the three servers and the load worker),
+ * what the orchestrator reads of them from /proc, and the guarantee that none
+ * outlives the run: every child is registered and killed on exit, SIGINT or error.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { FromWorker, LoadJob, LoadResult, ToWorker } from './load-worker.js';
+
+export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+export type Variant = 'full' | 'off' | 'floor';
+export const variants: readonly Variant[] = ['full', 'off', 'floor'];
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  // Last resort (normal paths stop children gracefully first): never leave an orphan.
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+/** Keeps the last few KB of a stream (to explain a failed start) and drains it so the child never blocks. */
+function tail(stream: NodeJS.ReadableStream | null): () => string {
+  let text = '';
+  stream?.on('data', (chunk: Buffer) => {
+    text = (text + chunk.toString('utf8')).slice(-4000);
+  });
+  return () => text.trim();
+}
+
+/** Settles when the child exits (immediately if it already has). */
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited(child);
+    clearTimeout(timer);
+  }
+  children.delete(child);
+}
+
+/** Stops every child still running (servers and worker). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...children].map((c) => stopChild(c)));
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ServerHandle {
+  variant: Variant;
+  url: string;
+  pid: number;
+  output: () => string;
+}
+
+/** Variables of the custos config that a variant sets itself: never inherited from the caller's shell. */
+const custosKeys = ['NODE_ENV', 'PORT', 'HOST', 'DATABASE_URL', 'DB_POOL_MAX', 'POLICY_DIR', 'AUDIT_MODE', 'TRACING', 'LOG_LEVEL', 'SEED_DEMO', 'OTEL_EXPORTER_OTLP_ENDPOINT'];
+
+export interface ServerSpec {
+  variant: Variant;
+  /** Entry file relative to the repository root. */
+  entry: string;
+  env: Record<string, string>;
+  /** Extra node flags, after tsx is registered (e.g. a preloaded profiler). */
+  nodeArgs?: string[];
+}
+
+/** Starts a server (`node --import tsx <entry>`) on a free port and waits for /readyz. */
+export async function startServer(spec: ServerSpec, timeoutMs = 90_000): Promise<ServerHandle> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of custosKeys) delete env[key];
+  Object.assign(env, spec.env, { PORT: String(port), HOST: '127.0.0.1' });
+  const child = spawn(process.execPath, ['--import', 'tsx', ...(spec.nodeArgs ?? []), spec.entry], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const out = tail(child.stdout);
+  const err = tail(child.stderr);
+  const handle: ServerHandle = { variant: spec.variant, url: `http://127.0.0.1:${port}`, pid: child.pid ?? -1, output: () => `${out()}\n${err()}`.trim() };
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${spec.variant} server exited (${child.exitCode}) before ready:\n${handle.output()}`);
+    const ready = await fetch(`${handle.url}/readyz`).then((r) => r.ok, () => false);
+    if (ready) return handle;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${spec.variant} server not ready after ${timeoutMs / 1000} s:\n${handle.output()}`);
+}
+
+const clockTicks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** utime + stime of a process, in milliseconds. */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which may itself contain spaces or parentheses.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+}
+
+/** CPU so far of each backend serving `database` (pid → ms): the benchmark's side of PostgreSQL, whatever else the machine runs. */
+export function postgresCpu(database: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Backend titles read "postgres: 15/main: <user> <database> <client> <state>".
+      const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (title.startsWith('postgres: ') && title.split(' ')[3] === database) out.set(Number(entry), cpuMs(Number(entry)));
+    } catch {
+      // The process ended between readdir and read.
+    }
+  }
+  return out;
+}
+
+/** CPU spent between two snapshots by backends alive at the end (new ones count whole; ended ones are lost). */
+export function postgresCpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
+}
+
+export function rssMb(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+/** Sum of the Prometheus counter `custos_db_statements_total` (all label sets), or null when not exposed. */
+export async function statementCount(url: string): Promise<number | null> {
+  const res = await fetch(`${url}/metrics`).catch(() => undefined);
+  if (!res?.ok) return null;
+  const text = await res.text();
+  let total: number | null = null;
+  for (const line of text.split('\n')) {
+    const match = /^custos_db_statements_total(?:\{[^}]*\})?\s+([0-9.eE+-]+)/.exec(line);
+    if (match) total = (total ?? 0) + Number(match[1]);
+  }
+  return total;
+}
+
+/** The forked load generator: one job at a time over IPC. */
+export class LoadWorker {
+  private constructor(private readonly child: ChildProcess) {}
+
+  static start(): LoadWorker {
+    const child = fork(fileURLToPath(new URL('./load-worker.ts', import.meta.url)), [], {
+      cwd: repoRoot,
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    children.add(child);
+    return new LoadWorker(child);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** Runs a job; `onWarm` runs between warm-up and measured window (snapshots), the window starts when it settles. */
+  run(job: LoadJob, onWarm: () => Promise<void>): Promise<LoadResult> {
+    const child = this.child;
+    const limitMs = (job.warmupSec + job.durationSec + 60) * 1000;
+    return new Promise<LoadResult>((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error(`load worker gave no result within ${limitMs / 1000} s`)), limitMs);
+      const onExit = () => finish(new Error('load worker exited'));
+      const onMessage = (m: FromWorker) => {
+        switch (m.type) {
+          case 'warm':
+            onWarm().then(
+              () => child.send({ type: 'go' } satisfies ToWorker),
+              (e: unknown) => finish(e as Error),
+            );
+            return;
+          case 'result':
+            return finish(undefined, m.result);
+          case 'error':
+            return finish(new Error(`load worker: ${m.message}`));
+        }
+      };
+      function finish(error: Error | undefined, result?: LoadResult) {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        if (error || !result) reject(error ?? new Error('no result'));
+        else resolve(result);
+      }
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+      child.send({ type: 'run', job } satisfies ToWorker);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.connected) this.child.send({ type: 'exit' } satisfies ToWorker);
+    await stopChild(this.child);
+  }
+}
