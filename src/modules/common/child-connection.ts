@@ -10,7 +10,8 @@ import { assertUuid } from '../customer/customer.repository.js';
 import { validatePageSize } from './paging.js';
 
 export interface ChildPage {
-  edges: Array<{ cursor: string; row: RenderedRow }>;
+  /** Cursors are built lazily (only when selected). */
+  edges: Array<{ cursor: () => string; row: RenderedRow }>;
   hasNextPage: boolean;
   totalCount: number;
 }
@@ -80,7 +81,7 @@ export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): Dat
 function pageOf(ctx: Context, scope: string, mine: RenderedRow[], hasNextPage: boolean): ChildPage {
   return {
     edges: mine.map((row) => ({
-      cursor: encodeCursor(ctx.cursorSecret, scope, { k: row.extra.__k as string, id: row.id }),
+      cursor: () => encodeCursor(ctx.cursorSecret, scope, { k: row.extra.__k as string, id: row.id }),
       row,
     })),
     hasNextPage,
