@@ -119,6 +119,16 @@ describe('the audit trail', () => {
     expect(after.status).toBe(200);
   });
 
+  it('exposes metrics with bounded labels and no personal value or id', async () => {
+    const text = await (await fetch(server.url.replace('/graphql', '/metrics'))).text();
+    expect(text).toMatch(/custos_graphql_requests_total\{operation="query",outcome="ok"\} \d+/);
+    expect(text).toMatch(/custos_enforcement_decisions_total\{subject="Customer",action="reveal",decision="allow"\} \d+/);
+    expect(text).toMatch(/custos_db_statements_total \d+/);
+    expect(text).not.toMatch(/u-rep-1|u-auditor-1/);
+    for (const value of sentinels()) expect(text.includes(value)).toBe(false);
+    for (const c of server.customers) expect(text.includes(c.id)).toBe(false);
+  });
+
   it('writes no personal value into the logs', () => {
     const dumped = logLines.join('\n');
     expect(logLines.length).toBeGreaterThan(0);

@@ -95,7 +95,7 @@ export async function createGraphqlHandler(deps: HandlerDeps) {
     validationRules: protection.validationRules,
     plugins: [
       ...(protection.plugins as never[]),
-      requestPlugin({ audit: deps.audit, logger }),
+      requestPlugin({ audit: deps.audit, logger, metrics }),
       // No HTTP caching of customer data, and no per-field cache hint bookkeeping (measured: ~6% of S1).
       ApolloServerPluginCacheControlDisabled(),
       ...(config.production ? [ApolloServerPluginLandingPageDisabled()] : []),

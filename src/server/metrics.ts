@@ -33,37 +33,18 @@ export class Metrics {
 
   constructor(sources: { statements: () => number; auditQueued: () => number; auditFailures: () => number; spansDropped: () => number }) {
     collectDefaultMetrics({ register: this.registry });
-    new Gauge({
-      name: 'custos_db_statements_total',
-      help: 'SQL statements sent to the database since start',
-      registers: [this.registry],
-      collect() {
-        this.set(sources.statements());
-      },
-    });
-    new Gauge({
-      name: 'custos_spans_dropped_total',
-      help: 'Spans refused because the export queue was full',
-      registers: [this.registry],
-      collect() {
-        this.set(sources.spansDropped());
-      },
-    });
-    new Gauge({
-      name: 'custos_audit_queue',
-      help: 'Audit records accepted but not yet committed',
-      registers: [this.registry],
-      collect() {
-        this.set(sources.auditQueued());
-      },
-    });
-    new Gauge({
-      name: 'custos_audit_failures_total',
-      help: 'Audit flushes that failed (requests refused in strict mode)',
-      registers: [this.registry],
-      collect() {
-        this.set(sources.auditFailures());
-      },
-    });
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    gauge('custos_db_statements_total', 'SQL statements sent to the database since start', sources.statements);
+    gauge('custos_spans_dropped_total', 'Spans refused because the export queue was full', sources.spansDropped);
+    gauge('custos_audit_queue', 'Audit records accepted but not yet committed', sources.auditQueued);
+    gauge('custos_audit_failures_total', 'Audit flushes that failed (requests refused in strict mode)', sources.auditFailures);
   }
 }

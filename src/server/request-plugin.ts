@@ -5,6 +5,7 @@ import type { AuditEventInput } from '../audit/record.js';
 import { subjectNames } from '../authz/subjects.js';
 import type { Context } from '../graphql/context.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from './metrics.js';
 import { Attr } from '../telemetry/names.js';
 
 /** Where audit records go; AuditLog in strict mode, nothing when AUDIT_MODE=off (benchmarks only). */
@@ -67,7 +68,7 @@ function toEvents(ctx: Context, decisions: AccessDecision[]): AuditEventInput[] 
  * audit records before the response leaves (strict: if they cannot be
  * committed, the response carries no data), and hands out the trace id.
  */
-export function requestPlugin(opts: { audit: AuditSink | null; logger: Logger }): ApolloServerPlugin<Context> {
+export function requestPlugin(opts: { audit: AuditSink | null; logger: Logger; metrics: Metrics }): ApolloServerPlugin<Context> {
   return {
     // eslint-disable-next-line @typescript-eslint/require-await
     async requestDidStart() {
@@ -85,6 +86,8 @@ export function requestPlugin(opts: { audit: AuditSink | null; logger: Logger })
           // A request refused before a context existed (authentication) has no span.
           if (!contextValue?.span) return;
           const decisions = [...contextValue.decisions, ...denials(ctx)];
+          for (const d of decisions) opts.metrics.decisions.inc({ subject: d.subject, action: d.action, decision: d.decision });
+          if (contextValue.faults.length > 0) opts.metrics.faults.inc(contextValue.faults.length);
           if (opts.audit && decisions.length > 0) {
             try {
               await opts.audit.append(toEvents(contextValue, decisions));
