@@ -15,6 +15,8 @@ export interface AuthConfig {
 
 type Verifier = (token: string) => Promise<string>;
 
+export type Traced = <T>(run: () => Promise<T>) => Promise<T>;
+
 function verifier(config: AuthConfig): Verifier {
   const options = { issuer: config.issuer, audience: config.audience, clockTolerance: 5 };
   if (config.jwksUrl) {
@@ -46,7 +48,8 @@ export class Authenticator {
     this.verify = verifier(config);
   }
 
-  async authenticate(header: string | undefined): Promise<Principal> {
+  /** `traced` wraps the principal lookup (a cache miss) so it gets its own SQL span. */
+  async authenticate(header: string | undefined, traced: Traced = (run) => run()): Promise<Principal> {
     const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(header ?? '');
     if (!match) throw new UnauthenticatedError('missing or malformed Authorization: Bearer token');
     let id: string;
@@ -57,7 +60,7 @@ export class Authenticator {
       if (e instanceof joseErrors.JWTExpired) throw new UnauthenticatedError('token expired');
       throw new UnauthenticatedError('invalid token');
     }
-    const principal = await this.load(id);
+    const principal = await this.load(id, traced);
     if (!principal) throw new UnauthenticatedError('unknown principal');
     if (principal.status !== 'active') {
       throw new ForbiddenError(`principal is ${principal.status}; access refused`, { http: { status: 403 } });
@@ -65,11 +68,11 @@ export class Authenticator {
     return principal;
   }
 
-  private async load(id: string): Promise<Principal | null> {
+  private async load(id: string, traced: Traced): Promise<Principal | null> {
     const now = Date.now();
     const hit = this.cache.get(id);
     if (hit && hit.until > now) return hit.principal;
-    const [row] = await this.db.select().from(principals).where(eq(principals.id, id)).limit(1);
+    const [row] = await traced(() => this.db.select().from(principals).where(eq(principals.id, id)).limit(1));
     const principal: Principal | null = row
       ? { id: row.id, displayName: row.displayName, roles: row.roles, department: row.department, region: row.region, status: row.status }
       : null;

@@ -9,8 +9,8 @@ import type { Config } from '../config.js';
 import type { DbHandle } from '../db/client.js';
 import type { Context } from '../graphql/context.js';
 import type { Logger } from '../telemetry/logger.js';
-import { Attr } from '../telemetry/names.js';
-import type { Telemetry } from '../telemetry/tracing.js';
+import { Attr, SpanName } from '../telemetry/names.js';
+import { inSpan, type Telemetry } from '../telemetry/tracing.js';
 import { formatError } from './format-error.js';
 import type { Metrics } from './metrics.js';
 import { requestPlugin, type AuditSink } from './request-plugin.js';
@@ -27,6 +27,7 @@ export interface HandlerDeps {
 }
 
 const MAX_BODY_BYTES = 1_000_000;
+const PRINCIPAL_LOOKUP = 'select * from "principals" where "principals"."id" = $1 limit $2';
 
 class BodyTooLarge extends Error {}
 
@@ -104,7 +105,9 @@ export async function createGraphqlHandler(deps: HandlerDeps) {
   await apollo.start();
 
   const contextFor = async (req: IncomingMessage, span: Context['span']): Promise<Context> => {
-    const principal = await auth.authenticate(req.headers.authorization);
+    const principal = await auth.authenticate(req.headers.authorization, (run) =>
+      inSpan(telemetry.child(SpanName.sql, span, { [Attr.dbSystem]: 'postgresql', [Attr.dbStatement]: PRINCIPAL_LOOKUP }), run),
+    );
     span.setAttributes({ [Attr.principal]: telemetry.pseudonym(principal.id), [Attr.roles]: principal.roles, [Attr.policyVersion]: bundle.version });
     return {
       principal,

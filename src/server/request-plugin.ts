@@ -6,7 +6,8 @@ import { subjectNames } from '../authz/subjects.js';
 import type { Context } from '../graphql/context.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from './metrics.js';
-import { Attr } from '../telemetry/names.js';
+import { Attr, SpanName } from '../telemetry/names.js';
+import { inSpan } from '../telemetry/tracing.js';
 
 /** Where audit records go; AuditLog in strict mode, nothing when AUDIT_MODE=off (benchmarks only). */
 export interface AuditSink {
@@ -90,7 +91,9 @@ export function requestPlugin(opts: { audit: AuditSink | null; logger: Logger; m
           if (contextValue.faults.length > 0) opts.metrics.faults.inc(contextValue.faults.length);
           if (opts.audit && decisions.length > 0) {
             try {
-              await opts.audit.append(toEvents(contextValue, decisions));
+              const events = toEvents(contextValue, decisions);
+              const span = contextValue.telemetry.child(SpanName.auditAppend, contextValue.span, { [Attr.auditRecords]: events.length });
+              await inSpan(span, () => opts.audit!.append(events));
               contextValue.span.setAttribute(Attr.auditRecords, decisions.length);
             } catch (e) {
               opts.logger.error({ err: { name: (e as Error).name } }, 'audit store unavailable: response withheld');
