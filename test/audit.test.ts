@@ -57,6 +57,9 @@ describe('a request by u-rep-1 can be followed by an auditor', () => {
     expect(enforce.attributes[Attr.recordIds]).toEqual(res.json.data.customers.edges.map((e: { node: { id: string } }) => e.node.id));
     const op = mine.find((s) => s.name === SpanName.operation)!;
     expect(op.attributes[Attr.principal]).not.toBe('u-rep-1');
+    expect(op.attributes[Attr.purposes]).toEqual(['contact']);
+    expect(op.attributes[Attr.policyVersion]).toBe(server.running.bundle.version);
+    expect(op.attributes[Attr.roles]).toEqual(['sales_rep']);
     const dumped = JSON.stringify(spans.getFinishedSpans().map((s) => ({ name: s.name, attributes: s.attributes, events: s.events })));
     for (const value of sentinels()) expect(dumped.includes(value), 'a personal value reached a span').toBe(false);
   });

@@ -87,6 +87,8 @@ export function requestPlugin(opts: { audit: AuditSink | null; logger: Logger; m
           // A request refused before a context existed (authentication) has no span.
           if (!contextValue?.span) return;
           const decisions = [...contextValue.decisions, ...denials(ctx)];
+          const purposes = [...new Set(decisions.map((d) => d.purpose).filter((p): p is string => p !== null))];
+          if (purposes.length > 0) contextValue.span.setAttribute(Attr.purposes, purposes);
           for (const d of decisions) opts.metrics.decisions.inc({ subject: d.subject, action: d.action, decision: d.decision });
           if (contextValue.faults.length > 0) opts.metrics.faults.inc(contextValue.faults.length);
           if (opts.audit && decisions.length > 0) {
