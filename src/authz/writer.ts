@@ -2,9 +2,10 @@ import { subject as asSubject } from '@casl/ability';
 import { sql, type SQL } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import { openDataKey, sealAddress, sealContact, type CryptoKeys } from '../crypto/customer-record.js';
+import { lockDataKey } from '../crypto/shred.js';
 import type { Db } from '../db/client.js';
-import { queryRows, toBuffer } from '../db/execute.js';
-import { customerKeys, customers, interactions } from '../db/schema/index.js';
+import { queryRows } from '../db/execute.js';
+import { customers, interactions } from '../db/schema/index.js';
 import { ForbiddenError } from '../errors.js';
 import { rowWhere } from './reader.js';
 import { RequestAuthz } from './request-authz.js';
@@ -22,9 +23,8 @@ async function readableCustomer(ctx: WriteContext, id: string): Promise<Record<s
     ctx.db,
     sql`SELECT ${customers.id} AS "id", ${customers.ownerId} AS "ownerId", ${customers.department} AS "department",
         ${customers.tier} AS "tier", ${customers.segment} AS "segment", ${customers.province} AS "province",
-        ${customers.city} AS "city", ${customers.gender} AS "gender",
-        ${customerKeys.kekId} AS "kekId", ${customerKeys.wrappedKey} AS "wrappedKey"
-      FROM ${customers} LEFT JOIN ${customerKeys} ON ${customerKeys.customerId} = ${customers.id}
+        ${customers.city} AS "city", ${customers.gender} AS "gender"
+      FROM ${customers}
       WHERE ${customers.id} = ${id}::uuid AND (${rowWhere(ctx.authz, 'Customer')})`,
   );
   return rows[0] ?? null;
@@ -38,14 +38,19 @@ export type ContactUpdate = Partial<Record<'phone' | 'email' | 'address', string
  * Returns false when the customer is not the caller's to see (same as missing).
  */
 export async function updateCustomerContact(ctx: WriteContext, id: string, update: ContactUpdate): Promise<boolean> {
+  // One transaction holding the data key (lockDataKey) until the UPDATE commits: a concurrent shred cannot interleave.
+  return ctx.db.transaction((tx) => updateContactLocked({ ...ctx, db: tx }, id, update));
+}
+
+async function updateContactLocked(ctx: WriteContext, id: string, update: ContactUpdate): Promise<boolean> {
   const row = await readableCustomer(ctx, id);
   if (!row) return false;
-  const target = asSubject('Customer', { ...row, wrappedKey: undefined, kekId: undefined });
+  const target = asSubject('Customer', { ...row });
   const refused = Object.keys(update).filter((f) => !ctx.authz.ability().can('update', target, f));
   if (refused.length > 0) throw ForbiddenError.fields('Customer', refused, 'update');
-  const wrapped = toBuffer(row.wrappedKey);
-  if (!wrapped || typeof row.kekId !== 'string') throw new ForbiddenError('this customer’s data key was destroyed; it cannot be updated');
-  const dek = openDataKey(ctx.keys, id, { kekId: row.kekId, wrapped });
+  const stored = await lockDataKey(ctx.db, id);
+  if (!stored) throw new ForbiddenError('this customer’s data key was destroyed; it cannot be updated');
+  const dek = openDataKey(ctx.keys, id, stored);
   const sets: SQL[] = [sql`${sql.identifier('updated_at')} = now()`];
   for (const field of ['phone', 'email'] as const) {
     const value = update[field];
@@ -76,7 +81,7 @@ export async function addInteraction(
     customerId: input.customerId,
     principalId: ctx.authz.principal.id,
     channel: input.channel,
-    customer: { ...row, wrappedKey: undefined, kekId: undefined },
+    customer: row,
   });
   if (!ctx.authz.ability().can('create', target)) throw new ForbiddenError('not permitted to create Interaction for this customer');
   const id = randomUUID();

@@ -1,6 +1,7 @@
 import { verifyChain } from '../audit/verify.js';
-import { ConfigError, loadConfig } from '../config.js';
+import { loadConfig } from '../config.js';
 import { createDb } from '../db/client.js';
+import { describeFailure } from './describe-failure.js';
 
 /**
  * `npm run audit:verify`: recomputes the audit hash chain of the configured
@@ -24,26 +25,11 @@ async function main(): Promise<number> {
   }
 }
 
-/**
- * One line, no stack: config errors name their keys; anything else gives the
- * driver's reason (drizzle's own message quotes the SQL, so it is skipped).
- */
-function describe(error: unknown): string {
-  if (error instanceof ConfigError) {
-    const [head, ...keys] = error.message.split('\n').map((line) => line.trim());
-    return [head, keys.join('; ')].join(' ');
-  }
-  const cause = (error as { cause?: unknown } | null)?.cause ?? error;
-  if (!(cause instanceof Error)) return `failed (${String(cause)})`;
-  const code = (cause as { code?: unknown }).code;
-  const reason = cause.message.split('\n')[0];
-  return `failed: ${reason}${typeof code === 'string' && !reason?.includes(code) ? ` (${code})` : ''}`;
-}
 
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    console.error(`audit:verify: ${describe(e)}`);
+    console.error(`audit:verify: ${describeFailure(e)}`);
     process.exit(2);
   },
 );

@@ -76,6 +76,15 @@ export function unwrapDataKey(keyring: Keyring, customerId: string, key: Wrapped
   return open(kek, key.wrapped, dekAad(customerId));
 }
 
+/**
+ * Re-wraps a data key under the active KEK: unwrapped with whichever KEK
+ * wrapped it, wrapped again with the active one. The data key itself, and so
+ * every ciphertext under it, stays the same.
+ */
+export function rewrapDataKey(keyring: Keyring, customerId: string, key: WrappedKey): WrappedKey {
+  return wrapDataKey(keyring, customerId, unwrapDataKey(keyring, customerId, key));
+}
+
 export function encryptField(dek: Buffer, customerId: string, column: string, plaintext: string): Buffer {
   return seal(dek, Buffer.from(plaintext, 'utf8'), fieldAad(customerId, column));
 }
