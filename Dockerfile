@@ -28,7 +28,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force \
  && rm -rf /root/.npm
 # Production by default: the app then refuses to start without real secrets
-# (KEYRING, BLIND_INDEX_KEY, CURSOR_SECRET, JWT_SECRET or JWKS_URL) instead of
+# (KEYRING, BLIND_INDEX_KEY, CURSOR_SECRET, PSEUDONYM_KEY, JWT_SECRET or JWKS_URL) instead of
 # silently using its development keys. Development runs pass NODE_ENV=development.
 # DATA_DIR is only used when DATABASE_URL is unset (embedded PGlite): /tmp is
 # the one writable path under a read-only root filesystem, so that data is
@@ -52,7 +52,8 @@ COPY policies ./policies
 USER 10001:10001
 EXPOSE 4000
 # Liveness only (/healthz never touches the database). slim has no curl: use node's fetch.
+# Liveness only, so over HTTPS (TLS_CERT_FILE set) the certificate is not checked: 127.0.0.1 is not its name.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=60s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "const t=!!process.env.TLS_CERT_FILE;require(t?'node:https':'node:http').get({host:'127.0.0.1',port:process.env.PORT||4000,path:'/healthz',rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"]
 # node is PID 1 and handles SIGTERM itself (readiness goes 503, then it drains).
 CMD ["node", "dist/main.js"]

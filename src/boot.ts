@@ -1,7 +1,9 @@
+// First: start() is an entry point too (tests, tools), and the GraphQL types need the polyfill before they load.
+import 'reflect-metadata';
 import { loadBundle, maskStrategy, type PolicyBundle } from './authz/policy/bundle.js';
 import { storageProblems } from './authz/storage.js';
 import type { Config } from './config.js';
-import { createDb, type DbHandle } from './db/client.js';
+import { connectProblem, createDb, type DbHandle } from './db/client.js';
 import { seedDatabase } from './db/seed/load.js';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createHmac } from 'node:crypto';
@@ -45,11 +47,15 @@ export interface StartOptions {
 
 export async function start(config: Config, opts: StartOptions = {}): Promise<Running> {
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const bundle = await loadBundle(config.policyDir);
+  const bundle = await loadBundle(config.policyDir, config.datasetDir);
   checkBundleFits(bundle);
   const db = await createDb(config.database);
   try {
-    await db.migrate();
+    await db.migrate().catch((e: unknown) => {
+      // The first use of the database: say plainly that it cannot be reached (or trusted), and which settings to check.
+      const problem = connectProblem(e, config.database);
+      throw problem ? new StartupError(problem, { cause: e }) : e;
+    });
     if (config.seedDemo === 'auto') {
       const summary = await seedDatabase(db, config.keys, { customers: opts.demoCustomers ?? 300 });
       if (!summary.skipped) logger.info({ customers: summary.customers }, 'seeded demo data');
@@ -61,13 +67,14 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
     const audit = config.auditMode === 'strict' ? new AuditLog(db.db, { logger }) : null;
     const metrics = new Metrics({
       statements: () => db.stats.statements,
+      pool: () => db.poolStats(),
       auditQueued: () => audit?.stats().queued ?? 0,
       auditFailures: () => audit?.stats().failures ?? 0,
       spansDropped: () => telemetry.spanStats().dropped,
     });
     const app = await createApp({ config, db, bundle, logger, telemetry, audit, metrics });
     const port = await app.listen(config.port, config.host);
-    logger.info({ port, database: db.kind, policyVersion: bundle.version }, 'custos listening');
+    logger.info({ port, scheme: app.scheme, database: db.kind, policyVersion: bundle.version }, 'custos listening');
     return {
       app,
       db,

@@ -6,21 +6,44 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
+import { AcquireGate, type AcquireGateStats } from './acquire-gate.js';
 import * as schema from './schema/index.js';
 
 export type Schema = typeof schema;
 /** One drizzle type over every driver: the rest of the code never knows which database it talks to. */
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 
+/** libpq's sslmode values, as DATABASE_URL spells them. */
+export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+
+/** How to talk TLS to PostgreSQL: validated and resolved by the config (`require` with a CA is already `verify-ca`). */
+export interface DbTls {
+  mode: SslMode;
+  /** PEM bundle of the CA(s) to trust instead of the system store (DATABASE_CA_FILE). */
+  ca?: Buffer;
+  /** verify-full: the name or address the server's certificate must carry (the URL's host). */
+  host?: string;
+}
+
 export type DbConfig =
   | { kind: 'pglite'; dataDir: string }
-  | { kind: 'postgres'; url: string; poolMax: number; statementTimeoutMs?: number };
+  | {
+      kind: 'postgres';
+      url: string;
+      poolMax: number;
+      statementTimeoutMs?: number;
+      /** Longest wait for a free pooled connection; unset: no deadline (tools and tests that open their own handle). */
+      acquireTimeoutMs?: number;
+      tls?: DbTls;
+    };
 
 export interface DbHandle {
   db: Db;
   kind: DbConfig['kind'];
   /** SQL statements sent since start (for metrics and the benchmark's statements-per-request). */
   stats: { statements: number };
+  /** Pool slots in use, callers waiting, acquire timeouts (all zero on PGlite, which has one connection and no gate). */
+  poolStats(): AcquireGateStats;
   migrate(): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -43,6 +66,7 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
         db: db as unknown as Db,
         kind: 'pglite',
         stats,
+        poolStats: () => ({ inUse: 0, waiting: 0, timeouts: 0 }),
         migrate: () => migratePglite(db, { migrationsFolder }),
         ping: async () => {
           await client.query('select 1');
@@ -52,40 +76,179 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
     }
     case 'postgres': {
       const stats = { statements: 0 };
-      const client = postgres(config.url, {
-        max: config.poolMax,
+      const url = withoutTlsParams(config.url);
+      const connect = {
+        ssl: sslOption(config.tls ?? { mode: 'disable' }),
         onnotice: () => undefined,
         // Fail fast when the database is down instead of hanging until the HTTP timeout.
         connect_timeout: 5,
+        connection: { application_name: 'custos', statement_timeout: config.statementTimeoutMs ?? 10_000 },
+      };
+      const client = postgres(url, {
+        ...connect,
+        max: config.poolMax,
         idle_timeout: 60,
         debug: () => {
           stats.statements += 1;
         },
-        connection: { application_name: 'custos', statement_timeout: config.statementTimeoutMs ?? 10_000 },
       });
-      const db = drizzlePostgres(client, { schema });
+      const gate = config.acquireTimeoutMs === undefined ? null : new AcquireGate({ slots: config.poolMax, timeoutMs: config.acquireTimeoutMs });
+      const db = drizzlePostgres(gate ? gated(client, gate) : client, { schema });
       return {
         db: db as unknown as Db,
         kind: 'postgres',
         stats,
+        poolStats: () => gate?.stats() ?? { inUse: 0, waiting: 0, timeouts: 0 },
         migrate: async () => {
           // drizzle's migrator takes no lock: replicas starting beside the migration Job must not race.
-          const lock = await client.reserve();
+          // The lock lives on a connection of its own, outside the pool: holding one of the pool's
+          // would leave the migrator none to run on when DB_POOL_MAX is 1.
+          const lock = postgres(url, { ...connect, max: 1 });
           try {
             await lock`select pg_advisory_lock(${MIGRATION_LOCK})`;
             await migratePostgres(db, { migrationsFolder });
           } finally {
             await lock`select pg_advisory_unlock(${MIGRATION_LOCK})`.catch(() => undefined);
-            lock.release();
+            await lock.end({ timeout: 5 });
           }
         },
+        // Through the gate: readiness must not wait without a deadline behind a saturated pool either.
         ping: async () => {
-          await client`select 1`;
+          await (gate ? gate.run(() => client`select 1`) : client`select 1`);
         },
         close: () => client.end({ timeout: 5 }),
       };
     }
   }
+}
+
+/** libpq-only parameters: postgres.js would send them to the server as settings, which it refuses. */
+const LIBPQ_TLS_PARAMS = ['sslmode', 'sslrootcert'];
+
+/** The URL without those parameters, the rest untouched (not `new URL`: a multi-host URL is not a WHATWG URL). */
+function withoutTlsParams(url: string): string {
+  const at = url.indexOf('?');
+  if (at < 0) return url;
+  const params = new URLSearchParams(url.slice(at + 1));
+  if (!LIBPQ_TLS_PARAMS.some((name) => params.has(name))) return url;
+  for (const name of LIBPQ_TLS_PARAMS) params.delete(name);
+  const query = params.toString();
+  return query ? `${url.slice(0, at)}?${query}` : url.slice(0, at);
+}
+
+/**
+ * postgres.js's `ssl` for an sslmode. Given a string it verifies nothing for
+ * require/prefer/allow and, for any other string, verifies chain and host
+ * against the system store only; so verify-ca and verify-full are spelled out
+ * here as tls.connect options, with our CA.
+ */
+function sslOption(tls: DbTls): postgres.Options<Record<string, never>>['ssl'] {
+  const ca = tls.ca ? { ca: tls.ca } : {};
+  switch (tls.mode) {
+    case 'disable':
+      return false;
+    case 'allow':
+    case 'prefer':
+      // postgres.js falls back to plain only for 'prefer' (its 'allow' insists on TLS); libpq's allow accepts either too.
+      return 'prefer';
+    case 'require':
+      return 'require';
+    case 'verify-ca':
+      // The chain must lead to a trusted CA; the host name is not checked (libpq's verify-ca).
+      return { ...ca, rejectUnauthorized: true, checkServerIdentity: () => undefined };
+    case 'verify-full':
+      // Left to itself, postgres.js has Node check a server reached by IP address against "localhost".
+      return { ...ca, rejectUnauthorized: true, ...(tls.host ? { host: tls.host } : {}) };
+  }
+}
+
+/**
+ * The client drizzle sees: each statement (`unsafe`) and each transaction
+ * (`begin`, for its whole duration) first takes a slot of the gate, so none
+ * waits for a connection past the deadline. Statements inside a transaction
+ * run on its reserved connection and take no slot of their own.
+ */
+function gated(client: postgres.Sql, gate: AcquireGate): postgres.Sql {
+  const unsafe = (...args: Parameters<postgres.Sql['unsafe']>) => gatedQuery(gate, client.unsafe(...args));
+  const begin = (...args: unknown[]) => gate.run(() => (client.begin as (...a: unknown[]) => Promise<unknown>)(...args)).catch(rethrowTlsFailure);
+  return new Proxy(client, {
+    get: (target, property, receiver) => {
+      if (property === 'unsafe') return unsafe;
+      if (property === 'begin') return begin;
+      return Reflect.get(target, property, receiver) as unknown;
+    },
+  });
+}
+
+/**
+ * A postgres.js query runs when first awaited; this stand-in awaits it only
+ * once a slot is free. It offers what drizzle uses: `.values()` and awaiting.
+ */
+function gatedQuery(gate: AcquireGate, pending: postgres.PendingQuery<postgres.Row[]>) {
+  let result: Promise<unknown> | undefined;
+  const run = () => (result ??= gate.run(() => pending).catch(rethrowTlsFailure));
+  const query = {
+    values() {
+      // Only sets the result format: the query itself is not sent until awaited.
+      void pending.values();
+      return query;
+    },
+    then<A = unknown, B = never>(onFulfilled?: ((value: unknown) => A | PromiseLike<A>) | null, onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null) {
+      return run().then(onFulfilled, onRejected);
+    },
+  };
+  return query;
+}
+
+/**
+ * TLS to PostgreSQL failed: the server's certificate was refused or the
+ * handshake broke. A connection failure (SQLSTATE class 08), so requests get
+ * SERVICE_UNAVAILABLE rather than an internal error.
+ */
+export class DatabaseTlsError extends Error {
+  override name = 'DatabaseTlsError';
+  readonly code = '08006';
+  constructor(
+    readonly tlsCode: string,
+    options: { cause: unknown },
+  ) {
+    super(`TLS to the database failed (${tlsCode})`, options);
+  }
+}
+
+/** Node's codes for certificate verification (OpenSSL's X509_V_ERR_* names) and TLS handshake failures. */
+const TLS_FAILURE = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|HOSTNAME_MISMATCH$|INVALID_CA$|INVALID_PURPOSE$)/;
+
+function tlsFailureCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && TLS_FAILURE.test(code) ? code : undefined;
+}
+
+function rethrowTlsFailure(error: unknown): never {
+  const code = tlsFailureCode(error);
+  throw code ? new DatabaseTlsError(code, { cause: error }) : error;
+}
+
+/** Connection-level failures worth a one-line startup message (anything else keeps its own error). */
+const CONNECT_FAILURE = /^(E[A-Z]+|CONNECT_TIMEOUT|CONNECTION_(CLOSED|DESTROYED|ENDED)|08...|28...|3D000|57P0[1-3])$/;
+
+/**
+ * Why the database cannot be used at start, in one line naming the settings
+ * to check; undefined when the error is not a connection failure. Never
+ * quotes the URL (it may hold a password).
+ */
+export function connectProblem(error: unknown, config: DbConfig): string | undefined {
+  if (config.kind !== 'postgres') return undefined;
+  const tlsCode = error instanceof DatabaseTlsError ? error.tlsCode : tlsFailureCode(error);
+  if (tlsCode) {
+    return `TLS to the database failed (${tlsCode}): check sslmode in DATABASE_URL and DATABASE_CA_FILE against the server's certificate`;
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !CONNECT_FAILURE.test(code)) return undefined;
+  const mode = config.tls?.mode ?? 'disable';
+  // A server without TLS drops the connection at our handshake.
+  const hint = mode !== 'disable' && (code === 'ECONNRESET' || code === 'CONNECTION_CLOSED') ? ` (sslmode=${mode}: does the server accept TLS?)` : '';
+  return `cannot connect to the database (${code})${hint}`;
 }
 
 /** PGlite has no query hook: count at its two entry points (this instance only). */
