@@ -22,6 +22,6 @@ process.on('SIGUSR2', () => {
   running = false;
   session.post('Profiler.stop', (err, result: Profiler.StopReturnType) => {
     if (err) return;
-    writeFileSync(join(dir, `full-${process.pid}-${Date.now()}.cpuprofile`), JSON.stringify(result.profile));
+    writeFileSync(join(dir, `${process.env.BENCH_PROFILE_VARIANT ?? 'full'}-${process.pid}-${Date.now()}.cpuprofile`), JSON.stringify(result.profile));
   });
 });

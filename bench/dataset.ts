@@ -1,10 +1,12 @@
 /**
  * The benchmark database: the project's own seed on PostgreSQL, created and
- * seeded once (`npm run db:seed`), reused whenever it already holds exactly
- * the wanted number of customers.
+ * seeded once (`npm run db:seed`) with the dataset's throwaway keys
+ * (bench/secrets.ts), reused whenever it already holds exactly the wanted
+ * number of customers and its data keys are wrapped with the stored key.
  */
 import { spawn } from 'node:child_process';
 import postgres from 'postgres';
+import { freshSecrets, secretsEnv, storedSecrets, type BenchSecrets } from './secrets.js';
 import { repoRoot } from './servers.js';
 
 export interface Dataset {
@@ -13,6 +15,8 @@ export interface Dataset {
   orders: number;
   /** Seconds spent seeding in this run (0: reused). */
   seedSec: number;
+  /** The keys the data was sealed with; the servers get them. */
+  secrets: BenchSecrets;
 }
 
 function withDatabase(baseUrl: string, database: string): string {
@@ -21,23 +25,25 @@ function withDatabase(baseUrl: string, database: string): string {
   return url.toString();
 }
 
-async function counts(url: string): Promise<{ customers: number; orders: number }> {
+async function counts(url: string): Promise<{ customers: number; orders: number; kekIds: string[] }> {
   const sql = postgres(url, { max: 1, onnotice: () => undefined });
   try {
     const [t] = await sql<Array<{ c: string | null; o: string | null }>>`select to_regclass('public.customers')::text as c, to_regclass('public.orders')::text as o`;
-    if (!t?.c || !t.o) return { customers: 0, orders: 0 };
+    if (!t?.c || !t.o) return { customers: 0, orders: 0, kekIds: [] };
     const [row] = await sql<Array<{ customers: number; orders: number }>>`
       select (select count(*)::int from customers) as customers, (select count(*)::int from orders) as orders`;
-    return row ?? { customers: 0, orders: 0 };
+    const keks = await sql<Array<{ kek_id: string }>>`select distinct kek_id from customer_keys`;
+    return { customers: row?.customers ?? 0, orders: row?.orders ?? 0, kekIds: keks.map((k) => k.kek_id) };
   } finally {
     await sql.end({ timeout: 5 });
   }
 }
 
-function seed(url: string, customers: number, reset: boolean): Promise<void> {
+function seed(url: string, customers: number, reset: boolean, secrets: BenchSecrets): Promise<void> {
   const args = ['run', '-s', 'db:seed', '--', '--customers', String(customers), ...(reset ? ['--reset'] : [])];
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', args, { cwd: repoRoot, env: { ...process.env, DATABASE_URL: url }, stdio: ['ignore', 'inherit', 'inherit'] });
+    const env = { ...process.env, DATABASE_URL: url, ...secretsEnv(secrets) };
+    const child = spawn('npm', args, { cwd: repoRoot, env, stdio: ['ignore', 'inherit', 'inherit'] });
     child.once('error', reject);
     child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`db:seed exited with ${code}`))));
   });
@@ -55,13 +61,18 @@ export async function ensureDataset(opts: { serverUrl: string; database: string;
   }
   const url = withDatabase(opts.serverUrl, opts.database);
   const before = await counts(url);
-  if (before.customers === opts.customers) return { url, ...before, seedSec: 0 };
-  // A different count is a leftover (an interrupted seed, another size): start over.
-  console.log(`seeding ${opts.database} with ${opts.customers} customers (found ${before.customers}); this runs once`);
+  const stored = storedSecrets(opts.database);
+  const sealedWithStored = stored !== undefined && before.kekIds.length === 1 && before.kekIds[0] === stored.kekId;
+  if (before.customers === opts.customers && sealedWithStored) return { url, customers: before.customers, orders: before.orders, seedSec: 0, secrets: stored };
+  // A different count is a leftover (an interrupted seed, another size), other keys a dataset this checkout cannot open: start over.
+  const why = sealedWithStored ? `found ${before.customers}` : 'sealed with keys this checkout does not hold';
+  console.log(`seeding ${opts.database} with ${opts.customers} customers (${why}); this runs once`);
+  const secrets = freshSecrets(opts.database);
   const started = performance.now();
-  await seed(url, opts.customers, before.customers > 0);
+  await seed(url, opts.customers, before.customers > 0, secrets);
   const sql = postgres(url, { max: 1, onnotice: () => undefined });
   await sql`analyze`.finally(() => sql.end({ timeout: 5 }));
   const seedSec = (performance.now() - started) / 1000;
-  return { url, ...(await counts(url)), seedSec };
+  const after = await counts(url);
+  return { url, customers: after.customers, orders: after.orders, seedSec, secrets };
 }

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { exportSummary, renderExport, type ExportResult } from './export-stream.js';
 import type { LoadResult } from './load-worker.js';
 import type { ScenarioKey } from './scenarios.js';
 import { repoRoot, variants, type Variant } from './servers.js';
@@ -91,6 +92,8 @@ export interface Report {
   /** End-of-run resident memory of each server. */
   rssEndMb: Partial<Record<Variant, number>>;
   measurements: Measurement[];
+  /** The export stream and pages (bench/export-stream.ts); absent when not run. */
+  exportStream?: ExportResult;
 }
 
 /**
@@ -161,6 +164,7 @@ export function renderTables(report: Report): string {
     `RSS at the end: full ${f(report.rssEndMb.full, 0)} MB, off ${f(report.rssEndMb.off, 0)} MB, floor ${f(report.rssEndMb.floor, 0)} MB; ` +
       `full/off ${f(rss, 2)} (target ≤ ${RSS_TARGET}: ${verdict(rss, (v) => v <= RSS_TARGET)})`,
   );
+  if (report.exportStream) out.push('', renderExport(report.exportStream));
   return out.join('\n');
 }
 
@@ -187,6 +191,7 @@ export function summaryLine(report: Report): Record<string, Record<string, unkno
       line.p99ms![key] = pick((c) => c.p99, 1);
     }
   }
+  if (report.exportStream) line.export = exportSummary(report.exportStream);
   return line;
 }
 

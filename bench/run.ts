@@ -12,10 +12,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { profileSummary } from './cpuprofile.js';
 import { ensureDataset, type Dataset } from './dataset.js';
+import { measureExport } from './export-stream.js';
 import type { LoadJob } from './load-worker.js';
 import { describeRun, figuresOf, renderTables, summaryLine, writeResults, type Cell, type Measurement, type Report } from './report.js';
 import { auditScenario, bodiesOf, checkReply, idPool, interleave, post, scenarioKeys, scenarios, type Pools, type Scenario, type ScenarioKey } from './scenarios.js';
-import { cpuMs, LoadWorker, postgresCpu, postgresCpuDelta, repoRoot, rssMb, startServer, statementCount, stopAll, variants, type ServerHandle, type Variant } from './servers.js';
+import { secretsEnv } from './secrets.js';
+import { cpuMs, LoadWorker, postgresCpu, postgresCpuDelta, repoRoot, rssMb, startServer, statementCount, stopAll, variants, type ServerHandle, type ServerSpec, type Variant } from './servers.js';
 import { soak } from './soak.js';
 
 interface Profile {
@@ -40,13 +42,14 @@ const usage = `usage: npm run bench -- [--quick] [--soak SECONDS [--rate N]] [--
   (default)      full dataset (100k customers), 16 and 64 connections, 2 interleaved rounds
   --quick        20k customers, 3 s warm-up + 5 s window, 16 connections, one round (< 3 min)
   --soak S       full variant only for S seconds at a fixed rate (--rate, default 100 req/s)
-  --profile S    CPU-profile the full server during its first window of scenario S and name the hottest functions`;
+  --profile S    CPU-profile the full server during its first window of scenario S and name the hottest functions
+  --profile-variant off   profile the off server instead (to tell what full adds)`;
 
 function parse() {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean' }, soak: { type: 'string' }, rate: { type: 'string' }, rounds: { type: 'string' },
-      scenarios: { type: 'string' }, profile: { type: 'string' }, help: { type: 'boolean' },
+      scenarios: { type: 'string' }, profile: { type: 'string' }, 'profile-variant': { type: 'string' }, help: { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -60,7 +63,11 @@ function parse() {
   const soakSec = values.soak ? Number(values.soak) : undefined;
   if (soakSec !== undefined && !(soakSec >= 10 && soakSec <= 24 * 3600)) throw new Error('--soak takes 10..86400 seconds');
   if (values.profile && !scenarioKeys.includes(values.profile as ScenarioKey)) throw new Error(`--profile takes one of ${scenarioKeys.join(',')}`);
-  return { profile, only, soakSec, rate: Number(values.rate ?? 100), cpuProfile: values.profile as ScenarioKey | undefined };
+  const profileVariant = values['profile-variant'] ?? 'full';
+  if (profileVariant !== 'full' && profileVariant !== 'off') throw new Error('--profile-variant takes full or off');
+  // Narrowed for the compiler, which does not carry the check above through parseArgs' string type.
+  const variantToProfile: 'full' | 'off' = profileVariant;
+  return { profile, only, soakSec, rate: Number(values.rate ?? 100), cpuProfile: values.profile as ScenarioKey | undefined, profileVariant: variantToProfile };
 }
 
 const token = (principal: string, secret: string) =>
@@ -81,9 +88,11 @@ interface Run {
   servers: Record<Variant, ServerHandle>;
   worker: LoadWorker;
   tokens: Record<Scenario['principal'], string>;
+  /** JWT_SECRET of the servers, for tokens of other principals (the export measurement). */
+  secret: string;
   pools: Pools;
   /** Profile the full server during the first window of this scenario. */
-  cpuProfile?: { scenario: ScenarioKey; dir: string; done: boolean };
+  cpuProfile?: { scenario: ScenarioKey; variant: 'full' | 'off'; dir: string; done: boolean };
 }
 
 const headersFor = (run: Run, s: Scenario) => ({ authorization: `Bearer ${run.tokens[s.principal]}`, 'content-type': 'application/json' });
@@ -108,7 +117,7 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
     return { ...at, statements: order === 'after' ? await statementCount(server.url) : statements };
   };
   const prof = run.cpuProfile;
-  const profiling = prof && !prof.done && prof.scenario === w.s.key && w.variant === 'full';
+  const profiling = prof && !prof.done && prof.scenario === w.s.key && w.variant === prof.variant;
   let before: Awaited<ReturnType<typeof snap>> | undefined;
   const load = await run.worker.run(job, async () => {
     before = await snap('before');
@@ -148,15 +157,22 @@ async function sampleCheck(run: Run, active: Scenario[]): Promise<Map<string, st
   return problems;
 }
 
-async function startAll(dataset: Dataset, secret: string, profileDir: string | undefined): Promise<Record<Variant, ServerHandle>> {
-  const common = { DATABASE_URL: dataset.url, JWT_SECRET: secret, SEED_DEMO: 'never', LOG_LEVEL: 'warn' };
-  const profiler = { nodeArgs: ['--import', './bench/cpu-profiler.ts'], env: { ...common, BENCH_PROFILE_DIR: profileDir ?? '' } };
-  const [full, off, floor] = await Promise.all([
-    startServer({ variant: 'full', entry: 'src/main.ts', env: common, ...(profileDir ? profiler : {}) }),
-    startServer({ variant: 'off', entry: 'src/main.ts', env: { ...common, AUDIT_MODE: 'off', TRACING: 'off', POLICY_DIR: 'bench/policies-off' } }),
+async function startAll(dataset: Dataset, secret: string, profile: { dir: string; variant: 'full' | 'off' } | undefined): Promise<Record<Variant, ServerHandle>> {
+  // The dataset's throwaway keys and a fresh cursor secret: what production requires instead of the development keys.
+  const common = { DATABASE_URL: dataset.url, JWT_SECRET: secret, CURSOR_SECRET: randomBytes(48).toString('base64'), PSEUDONYM_KEY: randomBytes(32).toString('base64'), SEED_DEMO: 'never', LOG_LEVEL: 'warn', ...secretsEnv(dataset.secrets) };
+  const full: ServerSpec = { variant: 'full', entry: 'src/main.ts', env: { ...common, NODE_ENV: 'production' } };
+  // Production refuses the off switches; the preload gives off the same graphql-js code path as full (see the file).
+  const off: ServerSpec = {
+    variant: 'off', entry: 'src/main.ts', nodeArgs: ['--import', './bench/graphql-production.ts'], env: { ...common, AUDIT_MODE: 'off', TRACING: 'off', POLICY_DIR: 'bench/policies-off' },
+  };
+  const profiled = profile?.variant === 'off' ? off : full;
+  if (profile) Object.assign(profiled, { nodeArgs: [...(profiled.nodeArgs ?? []), '--import', './bench/cpu-profiler.ts'], env: { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant } });
+  const [fullServer, offServer, floor] = await Promise.all([
+    startServer(full),
+    startServer(off),
     startServer({ variant: 'floor', entry: 'bench/floor-server.ts', env: common }),
   ]);
-  return { full, off, floor };
+  return { full: fullServer, off: offServer, floor };
 }
 
 /** Dataset, tokens, servers, load worker and id pool: everything a run needs before the first window. */
@@ -170,9 +186,9 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const tokens = { 'u-mgr-1': token('u-mgr-1', secret), 'u-auditor-1': token('u-auditor-1', secret) };
   const profileDir = args.cpuProfile ? join(repoRoot, 'bench', 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
-  const servers = await startAll(dataset, secret, profileDir);
-  const run: Run = { args, p, dataset, servers, worker: LoadWorker.start(), tokens, pools: { ids: [] } };
-  if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, dir: profileDir, done: false };
+  const servers = await startAll(dataset, secret, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined);
+  const run: Run = { args, p, dataset, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] } };
+  if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, variant: args.profileVariant, dir: profileDir, done: false };
   console.log(`servers ready in ${((performance.now() - started) / 1000).toFixed(1)} s: ${variants.map((v) => `${v} ${servers[v].url} (pid ${servers[v].pid})`).join(', ')}`);
   run.pools.ids = await idPool(servers.full.url, tokens['u-mgr-1'], p.poolSize);
   return run;
@@ -258,6 +274,8 @@ async function main(): Promise<void> {
     for (const byScenario of Object.values(cells)) byScenario.S5 = { full: { na: s5.unavailable }, off: { na: s5.unavailable }, floor: { na: s5.unavailable } };
   }
   const rssEndMb = Object.fromEntries(variants.map((v) => [v, rssMb(run.servers[v].pid)]));
+  // After the RSS reading above, so the export does not move it; partial runs leave it out.
+  const exportStream = args.only ? undefined : await measureExport({ server: run.servers.full, customers: run.dataset.customers, token: (p) => token(p, run.secret) });
   // Wall time of this process, a first-time seed left out.
   const elapsedSec = Math.round(performance.now() / 1000 - run.dataset.seedSec);
   await stopAll();
@@ -271,7 +289,7 @@ async function main(): Promise<void> {
     windows: { warmupSec: p.warmupSec, durationSec: p.durationSec, connections: p.connections, rounds: p.rounds },
     queries: Object.fromEntries(all.map((s) => [s.key, s.query])), sampleProblems: Object.fromEntries(problems),
   };
-  const report: Report = { meta, cells, rssEndMb, measurements };
+  const report: Report = { meta, cells, rssEndMb, measurements, ...(exportStream ? { exportStream } : {}) };
   const preamble = describeRun(meta);
   console.log(`\n${preamble}\n\n${renderTables(report)}`);
   if (run.cpuProfile?.done) console.log(`\n${profileSummary(run.cpuProfile.dir)}`);

@@ -70,7 +70,10 @@ export interface ServerHandle {
 }
 
 /** Variables of the custos config that a variant sets itself: never inherited from the caller's shell. */
-const custosKeys = ['NODE_ENV', 'PORT', 'HOST', 'DATABASE_URL', 'DB_POOL_MAX', 'POLICY_DIR', 'AUDIT_MODE', 'TRACING', 'LOG_LEVEL', 'SEED_DEMO', 'OTEL_EXPORTER_OTLP_ENDPOINT'];
+const custosKeys = [
+  'NODE_ENV', 'PORT', 'HOST', 'DATABASE_URL', 'DB_POOL_MAX', 'POLICY_DIR', 'AUDIT_MODE', 'TRACING', 'LOG_LEVEL', 'SEED_DEMO', 'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'JWT_SECRET', 'JWKS_URL', 'KEYRING', 'KEK_ACTIVE_ID', 'BLIND_INDEX_KEY', 'CURSOR_SECRET', 'PSEUDONYM_KEY',
+];
 
 export interface ServerSpec {
   variant: Variant;

@@ -1,6 +1,7 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
-import { queryRows, toBuffer } from '../db/execute.js';
+import { toBuffer, type Row } from '../db/execute.js';
 import { type AuditEventInput, type AuditRecord, GENESIS_HASH, hashRecord, invalidReason } from './record.js';
 
 /**
@@ -158,18 +159,37 @@ export class AuditLog {
   }
 }
 
+const dialect = new PgDialect();
+
+/**
+ * Starts a statement on the transaction's connection now, in call order, so
+ * that statements started together go out in one write (postgres.js
+ * pipelines them) and still run one after the other. A name makes postgres.js
+ * prepare the (constant) text once per connection.
+ */
+function start(tx: Db, statement: SQL, name?: string): Promise<Row[]> {
+  return tx._.session
+    .prepareQuery(dialect.sqlToQuery(statement), undefined, name, false)
+    .execute()
+    .then((result: unknown) => (Array.isArray(result) ? (result as Row[]) : (result as { rows: Row[] }).rows));
+}
+
 /** Inside one transaction: lock the chain, read its head, link the events to it, insert them in one statement. */
 async function writeChained(tx: Db, events: AuditEventInput[], timeoutMs: number): Promise<AuditRecord[]> {
-  // Bounds the wait for a stuck lock holder too: callers fail closed instead of hanging.
-  await tx.execute(sql.raw(`set local statement_timeout = ${timeoutMs}`));
-  await tx.execute(sql`select pg_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))})`);
-  // A separate statement after the lock: under READ COMMITTED it sees the head committed by the previous holder.
-  const [head] = await queryRows(
-    tx,
-    sql`select s.seq::text as seq, s.hash, (extract(epoch from clock_timestamp()) * 1000)::float8 as now_ms
+  // One round trip for three statements, still three statements, in this order:
+  // the timeout bounds the wait for a stuck lock holder too (callers fail closed instead of hanging),
+  // and the head is read by a separate statement after the lock, so under READ COMMITTED it sees
+  // the head committed by the previous holder.
+  const [, , [head]] = await Promise.all([
+    start(tx, sql.raw(`set local statement_timeout = ${timeoutMs}`)),
+    start(tx, sql`select pg_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))})`),
+    start(
+      tx,
+      sql`select s.seq::text as seq, s.hash, (extract(epoch from clock_timestamp()) * 1000)::float8 as now_ms
           from (select 1) as one
           left join lateral (select seq, hash from audit_events order by seq desc limit 1) as s on true`,
-  );
+    ),
+  ]);
   // The database clock, read under the lock, keeps `at` non-decreasing along seq across replicas.
   const at = new Date(Math.floor(head!.now_ms as number));
   let seq = head!.seq === null ? 0 : Number(head!.seq);
@@ -181,9 +201,11 @@ async function writeChained(tx: Db, events: AuditEventInput[], timeoutMs: number
     prevHash = hash;
     return record;
   });
-  await tx.execute(
+  await start(
+    tx,
     sql`insert into audit_events
         select * from json_populate_recordset(null::audit_events, ${JSON.stringify(records.map(toColumns))}::json)`,
+    'audit_insert',
   );
   return records;
 }

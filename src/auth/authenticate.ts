@@ -13,18 +13,27 @@ export interface AuthConfig {
   principalCacheMs: number;
 }
 
-type Verifier = (token: string) => Promise<string>;
+/** The verified subject and when the token stops being valid (ms since epoch). */
+type Verifier = (token: string) => Promise<{ sub: string; until: number }>;
+
+const TOKEN_CACHE_MS = 60_000;
+const TOKEN_CACHE_SIZE = 10_000;
 
 export type Traced = <T>(run: () => Promise<T>) => Promise<T>;
 
 function verifier(config: AuthConfig): Verifier {
   const options = { issuer: config.issuer, audience: config.audience, clockTolerance: 5 };
+  const verified = (payload: { sub?: string | undefined; exp?: number | undefined }) => ({
+    sub: subjectOf(payload.sub),
+    until: typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY,
+  });
   if (config.jwksUrl) {
     const jwks: JWTVerifyGetKey = createRemoteJWKSet(new URL(config.jwksUrl));
-    return async (token) => subjectOf((await jwtVerify(token, jwks, { ...options, algorithms: ['RS256', 'ES256', 'EdDSA'] })).payload.sub);
+    return async (token) => verified((await jwtVerify(token, jwks, { ...options, algorithms: ['RS256', 'ES256', 'EdDSA'] })).payload);
   }
-  const key = new TextEncoder().encode(config.secret);
-  return async (token) => subjectOf((await jwtVerify(token, key, { ...options, algorithms: ['HS256'] })).payload.sub);
+  // Imported once: given raw bytes, jose imports a WebCrypto key on every verification.
+  const key = crypto.subtle.importKey('raw', new TextEncoder().encode(config.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+  return async (token) => verified((await jwtVerify(token, await key, { ...options, algorithms: ['HS256'] })).payload);
 }
 
 function subjectOf(sub: string | undefined): string {
@@ -40,6 +49,12 @@ function subjectOf(sub: string | undefined): string {
 export class Authenticator {
   private readonly verify: Verifier;
   private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+  /**
+   * Tokens already verified, by their exact text: the same bytes verify the
+   * same way, so a repeat costs a lookup instead of a signature check. An
+   * entry lives until the token expires, and at most TOKEN_CACHE_MS.
+   */
+  private readonly tokens = new Map<string, { sub: string; until: number }>();
 
   constructor(
     private readonly db: Db,
@@ -54,7 +69,7 @@ export class Authenticator {
     if (!match) throw new UnauthenticatedError('missing or malformed Authorization: Bearer token');
     let id: string;
     try {
-      id = await this.verify(match[1]!);
+      id = await this.verifyCached(match[1]!);
     } catch (e) {
       if (e instanceof UnauthenticatedError) throw e;
       if (e instanceof joseErrors.JWTExpired) throw new UnauthenticatedError('token expired');
@@ -66,6 +81,16 @@ export class Authenticator {
       throw new ForbiddenError(`principal is ${principal.status}; access refused`, { http: { status: 403 } });
     }
     return principal;
+  }
+
+  private async verifyCached(token: string): Promise<string> {
+    const now = Date.now();
+    const hit = this.tokens.get(token);
+    if (hit && hit.until > now) return hit.sub;
+    const { sub, until } = await this.verify(token);
+    if (this.tokens.size >= TOKEN_CACHE_SIZE) this.tokens.delete(this.tokens.keys().next().value as string);
+    this.tokens.set(token, { sub, until: Math.min(until, now + TOKEN_CACHE_MS) });
+    return sub;
   }
 
   private async load(id: string, traced: Traced): Promise<Principal | null> {

@@ -1,8 +1,9 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { ForbiddenError } from '../errors.js';
-import { maskStrategy } from './policy/bundle.js';
+import { maskStrategy, type PolicyBundle } from './policy/bundle.js';
 import { RequestAuthz, type Grant } from './request-authz.js';
+import { Lru } from './statements.js';
 import { maskInSql, storageOf } from './storage.js';
 import { subjects, type ScalarField, type SubjectName } from './subjects.js';
 
@@ -13,6 +14,8 @@ export const cellKey = (field: string, purpose: string | undefined) => `${field}
 export interface CellPlan {
   field: string;
   purpose: string | undefined;
+  /** cellKey(field, purpose), computed once. */
+  key: string;
   /** Result column holding the value (masked or raw), or the ciphertext when `encrypted`. */
   valueKey: string;
   /** Result column with the masked rendition, when the raw value comes from decryption. */
@@ -35,18 +38,42 @@ export interface Projection {
   cells: CellPlan[];
   /** Plain attributes selected so that every row can be re-checked with ability.can. */
   attrs: string[];
+  /** Result column of each attribute (same order as attrs). */
+  attrColumns: string[];
   /** Result column holding the wrapped data key, when some cell may be revealed from ciphertext. */
   wrappedKey?: { key: string; kekId: string; anyReveal: SQL[] };
 }
 
 export type Requested = Map<string, Set<string | undefined>>;
 
-/** Plans the SELECT list for the requested fields: refuses up front a field no rule can ever grant. */
+/** Planned projections per bundle, shared across requests and principals with the same rules (treat as read-only). */
+const plans = new WeakMap<PolicyBundle, Lru<Projection>>();
+const PLAN_CACHE = 500;
+
+/**
+ * Plans the SELECT list for the requested fields: refuses up front a field no rule can ever grant.
+ * The plan is a function of the caller's rules (after interpolation), the subject and the
+ * selection, and is cached under exactly those; it holds SQL and column names, never a row.
+ */
 export function planProjection(authz: RequestAuthz, subject: SubjectName, requested: Requested): Projection {
-  const spec = subjects[subject];
   const denied = [...requested.keys()].filter((f) => !authz.canEver('read', subject, f) && !anyReveal(authz, subject, f, requested));
   if (denied.length > 0) throw ForbiddenError.fields(subject, denied);
+  let cache = plans.get(authz.bundle);
+  if (!cache) plans.set(authz.bundle, (cache = new Lru<Projection>(PLAN_CACHE)));
+  const purposes = new Set<string | undefined>();
+  for (const set of requested.values()) for (const purpose of set) purposes.add(purpose);
+  const selection = JSON.stringify([...requested].map(([field, set]) => [field, [...set].map((p) => p ?? null)]));
+  const key = `${subject}\n${authz.fingerprint(purposes)}\n${selection}`;
+  let projection = cache.get(key);
+  if (!projection) {
+    projection = buildProjection(authz, subject, requested);
+    cache.set(key, projection);
+  }
+  return projection;
+}
 
+function buildProjection(authz: RequestAuthz, subject: SubjectName, requested: Requested): Projection {
+  const spec = subjects[subject];
   const p = new Builder(authz, subject);
   for (const [field, purposes] of requested) {
     const fieldSpec = spec.fields[field as keyof typeof spec.fields] as ScalarField | { kind: 'relation' } | undefined;
@@ -99,7 +126,7 @@ class Builder {
     const read = RequestAuthz.toSql(readGrant);
     const reveal = RequestAuthz.toSql(revealGrant);
     const dateTime = spec.type === 'date';
-    const cell: CellPlan = { field, purpose, valueKey, maskable, dateTime, readGrant, revealGrant };
+    const cell: CellPlan = { field, purpose, key: cellKey(field, purpose), valueKey, maskable, dateTime, readGrant, revealGrant };
     if (readFlag) cell.readFlag = readFlag;
     if (revealFlag) cell.revealFlag = revealFlag;
 
@@ -125,7 +152,8 @@ class Builder {
       const f = spec.fields[a as keyof typeof spec.fields] as ScalarField | undefined;
       if (f?.column) this.select.push([`a_${a}`, f.column as unknown as SQL]);
     }
-    const projection: Projection = { subject: this.subject, select: this.select, cells: this.cells, attrs: [...this.attrs] };
+    const attrs = [...this.attrs];
+    const projection: Projection = { subject: this.subject, select: this.select, cells: this.cells, attrs, attrColumns: attrs.map((a) => `a_${a}`) };
     if (this.revealConds.length > 0) {
       projection.wrappedKey = { key: 'wk', kekId: 'wk_id', anyReveal: this.revealConds };
     }

@@ -1,14 +1,14 @@
-import { subject as asSubject } from '@casl/ability';
+import { subject as asSubject, type AnyMongoAbility } from '@casl/ability';
 import { sql, type SQL } from 'drizzle-orm';
-import type { PgTable } from 'drizzle-orm/pg-core';
 import { decryptField, DecryptionError, KeyUnavailableError, unwrapDataKey, type Keyring } from '../crypto/envelope.js';
 import type { Db } from '../db/client.js';
-import { queryRows, toBuffer, type Row } from '../db/execute.js';
+import { toBuffer, type Row } from '../db/execute.js';
 import { customerKeys, customers } from '../db/schema/index.js';
-import { cellKey, type CellPlan, type Projection } from './projection.js';
+import type { CellPlan, Projection } from './projection.js';
 import { summarize, type AccessDecision } from './decision.js';
-import { RequestAuthz } from './request-authz.js';
-import { subjects, type SubjectName } from './subjects.js';
+import { RequestAuthz, type Grant } from './request-authz.js';
+import { bind, compile, Lru, runStatement, type Compiled, type Statement } from './statements.js';
+import { subjectSpec, type SubjectName } from './subjects.js';
 
 export type Cell =
   | { state: 'raw' | 'masked' | 'revealed'; value: unknown }
@@ -21,6 +21,8 @@ export interface RenderedRow {
   attrs: Record<string, unknown>;
   cells: Map<string, Cell>;
   extra: Row;
+  /** The plan the row was rendered with (its cells in order). */
+  projection: Projection;
 }
 
 
@@ -28,7 +30,8 @@ export interface RenderedRow {
 export interface EnforcementFault {
   subject: SubjectName;
   recordId: string;
-  kind: 'row' | 'read' | 'reveal' | 'decrypt';
+  /** `erased`: a reveal of a customer whose data key was destroyed (crypto-shredded). */
+  kind: 'row' | 'read' | 'reveal' | 'decrypt' | 'erased';
   field?: string;
 }
 
@@ -47,7 +50,7 @@ export interface ReadObserver {
 }
 
 export interface EnforceScope {
-  query(statement: SQL): Promise<Row[]>;
+  query(statement: Statement): Promise<Row[]>;
   decided(decisions: AccessDecision[]): void;
 }
 
@@ -68,12 +71,39 @@ export interface ReadQuery {
    * `after` name result columns (aliases), since they apply around the base SELECT.
    */
   partition?: { by: string; perParent: number; orderBy: SQL; after?: SQL };
+  /**
+   * Reuse the compiled statement across requests. The caller promises that
+   * for this key (with the same projection) where, orderBy, extra and
+   * partition are the same SQL, every per-request value in them being a
+   * drizzle placeholder (`sql.placeholder(name)`) filled from `values`.
+   */
+  shape?: { key: string; values: Record<string, unknown> };
+}
+
+/** Compiled statements per planned projection (which is cached per rules and selection) and query shape. */
+const compiledByShape = new WeakMap<Projection, Lru<Compiled>>();
+const SHAPES_PER_PROJECTION = 32;
+
+/** The statement of one read: compiled once per shape, bound to this request's values. */
+function statementOf(ctx: ReadContext, q: ReadQuery): Statement {
+  const values = { ...q.shape?.values, __limit: q.limit, __perParent: q.partition?.perParent };
+  if (!q.shape) return bind(compile(buildSelect(ctx, q)), values);
+  let cache = compiledByShape.get(q.projection);
+  if (!cache) compiledByShape.set(q.projection, (cache = new Lru<Compiled>(SHAPES_PER_PROJECTION)));
+  // What buildSelect adds on its own besides the caller's parts.
+  const key = `${q.limit === undefined ? '-' : 'l'}${q.partition ? 'p' : '-'}${q.partition?.after ? 'a' : '-'}|${q.shape.key}`;
+  let compiled = cache.get(key);
+  if (!compiled) {
+    compiled = compile(buildSelect(ctx, q));
+    cache.set(key, compiled);
+  }
+  return bind(compiled, values);
 }
 
 /** Builds the policed SELECT: row policy in WHERE, projection in the SELECT list. */
 export function buildSelect(ctx: ReadContext, q: ReadQuery): SQL {
   const { projection: p } = q;
-  const table = subjects[p.subject].table as PgTable;
+  const table = subjectSpec(p.subject).table;
   const rowPolicy = rowWhere(ctx.authz, p.subject);
   const list: Array<[string, SQL]> = [...p.select, ...(q.extra ?? [])];
   let from = sql`${table}`;
@@ -90,13 +120,14 @@ export function buildSelect(ctx: ReadContext, q: ReadQuery): SQL {
   const where = sql.join([rowPolicy, ...q.where].map((w) => sql`(${w})`), sql` AND `);
   const order = q.orderBy.length ? sql` ORDER BY ${sql.join(q.orderBy, sql`, `)}` : sql``;
   if (q.partition) {
-    const { by, perParent, orderBy, after } = q.partition;
+    // perParent is bound per run (statementOf): the text does not depend on it.
+    const { by, orderBy, after } = q.partition;
     const base = sql`SELECT ${columns} FROM ${from} WHERE ${where}`;
     const rn = sql`row_number() OVER (PARTITION BY ${sql.identifier(by)} ORDER BY ${orderBy})`;
     const keyset = after ? sql` WHERE ${after}` : sql``;
-    return sql`SELECT * FROM (SELECT *, ${rn} AS "__rn" FROM (${base}) AS base${keyset}) AS ranked WHERE "__rn" <= ${perParent} ORDER BY ${sql.identifier(by)}, "__rn"`;
+    return sql`SELECT * FROM (SELECT *, ${rn} AS "__rn" FROM (${base}) AS base${keyset}) AS ranked WHERE "__rn" <= ${sql.placeholder('__perParent')} ORDER BY ${sql.identifier(by)}, "__rn"`;
   }
-  const limit = q.limit !== undefined ? sql` LIMIT ${q.limit}` : sql``;
+  const limit = q.limit !== undefined ? sql` LIMIT ${sql.placeholder('__limit')}` : sql``;
   return sql`SELECT ${columns} FROM ${from} WHERE ${where}${order}${limit}`;
 }
 
@@ -144,14 +175,15 @@ export async function readPage(ctx: ReadContext, q: ReadQuery & { size: number }
 }
 
 async function run(ctx: ReadContext, q: ReadQuery, keep: (rows: Row[]) => Row[]): Promise<{ rows: RenderedRow[] }> {
-  if (ctx.authz.grant('read', q.projection.subject).kind === 'never') return { rows: [] };
+  if (ctx.authz.grantKind('read', q.projection.subject) === 'never') return { rows: [] };
   const observer = ctx.observer ?? unobserved;
   return observer.enforce(q.projection.subject, async (scope) => {
-    const statement = buildSelect(ctx, q);
-    const rows = keep(ctx.observer ? await scope.query(statement) : await queryRows(ctx.db, statement));
+    const statement = statementOf(ctx, q);
+    const rows = keep(ctx.observer ? await scope.query(statement) : await runStatement(ctx.db, statement));
     const out: RenderedRow[] = [];
+    const ability = ctx.authz.ability();
     for (const row of rows) {
-      const rendered = renderRow(ctx, q.projection, row);
+      const rendered = renderRow(ctx, ability, q.projection, row);
       if (rendered) out.push(rendered);
     }
     scope.decided(summarize(q.projection, out));
@@ -159,23 +191,52 @@ async function run(ctx: ReadContext, q: ReadQuery, keep: (rows: Row[]) => Row[])
   });
 }
 
-function renderRow(ctx: ReadContext, p: Projection, row: Row): RenderedRow | undefined {
+/** Re-checks one row with the caller's ability (whatever SQL said) and renders its cells. */
+function renderRow(ctx: ReadContext, ability: AnyMongoAbility, p: Projection, row: Row): RenderedRow | undefined {
   const attrs: Record<string, unknown> = {};
-  for (const a of p.attrs) attrs[a] = row[`a_${a}`];
+  for (let i = 0; i < p.attrs.length; i++) attrs[p.attrs[i]!] = row[p.attrColumns[i]!];
   const id = String(attrs.id);
   const target = asSubject(p.subject, attrs);
-  if (!ctx.authz.ability().can('read', target)) {
+  if (!ability.can('read', target)) {
     ctx.onFault({ subject: p.subject, recordId: id, kind: 'row' });
     return undefined;
   }
   const cells = new Map<string, Cell>();
-  let dek: Buffer | null | undefined;
-  const dataKey = (): Buffer | null => {
-    if (dek === undefined) dek = unwrapRowKey(ctx, p, row, id);
-    return dek;
-  };
-  for (const plan of p.cells) cells.set(cellKey(plan.field, plan.purpose), renderCell(ctx, plan, row, target, id, dataKey));
-  return { id, attrs, cells, extra: row };
+  // Plain state rather than closures: this runs for every row.
+  const scope: RowScope = { ctx, projection: p, row, target, id, dek: undefined, memo: undefined };
+  for (const plan of p.cells) cells.set(plan.key, renderCell(scope, plan));
+  return { id, attrs, cells, extra: row, projection: p };
+}
+
+/** What rendering one row's cells shares: the row, its CASL subject, its data key once unwrapped, its remembered checks. */
+interface RowScope {
+  ctx: ReadContext;
+  projection: Projection;
+  row: Row;
+  target: ReturnType<typeof asSubject>;
+  id: string;
+  dek: Buffer | null | undefined;
+  memo: Map<string, boolean> | undefined;
+}
+
+/** The row's data key, unwrapped on first use (only a revealed encrypted cell needs it). */
+function dataKey(s: RowScope): Buffer | null {
+  if (s.dek === undefined) s.dek = unwrapRowKey(s.ctx, s.projection, s.row, s.id);
+  return s.dek;
+}
+
+/**
+ * ability.can on one row, asked once per distinct rule list: two cells whose
+ * grants have the same key (same purpose, same rules in the same order) get
+ * the same answer from CASL for the same row, so the second one is remembered.
+ */
+function can(s: RowScope, action: 'read' | 'reveal', grant: Grant, field: string, purpose: string | undefined): boolean {
+  const key = grant.kind === 'conditional' ? `${action}|${grant.key}` : undefined;
+  const known = key === undefined ? undefined : s.memo?.get(key);
+  if (known !== undefined) return known;
+  const allowed = s.ctx.authz.ability(purpose).can(action, s.target, field);
+  if (key !== undefined) (s.memo ??= new Map<string, boolean>()).set(key, allowed);
+  return allowed;
 }
 
 function flagged(row: Row, key: string | undefined, kind: 'always' | 'never' | 'conditional'): boolean {
@@ -183,29 +244,23 @@ function flagged(row: Row, key: string | undefined, kind: 'always' | 'never' | '
   return kind === 'always';
 }
 
-function renderCell(
-  ctx: ReadContext,
-  plan: CellPlan,
-  row: Row,
-  target: ReturnType<typeof asSubject>,
-  id: string,
-  dataKey: () => Buffer | null,
-): Cell {
-  const subject = target.__caslSubjectType__ as SubjectName;
+function renderCell(s: RowScope, plan: CellPlan): Cell {
+  const { ctx, row, id } = s;
+  const subject = s.projection.subject;
   const revealed = flagged(row, plan.revealFlag, plan.revealGrant.kind);
-  if (revealed && !ctx.authz.ability(plan.purpose).can('reveal', target, plan.field)) {
+  if (revealed && !can(s, 'reveal', plan.revealGrant, plan.field, plan.purpose)) {
     ctx.onFault({ subject, recordId: id, kind: 'reveal', field: plan.field });
     // The SQL value column may hold the raw value: serve nothing rather than guess.
     return { state: 'denied' };
   }
   const readable = flagged(row, plan.readFlag, plan.readGrant.kind);
-  if (readable && plan.readFlag && !ctx.authz.ability().can('read', target, plan.field)) {
+  if (readable && plan.readFlag && !can(s, 'read', plan.readGrant, plan.field, undefined)) {
     ctx.onFault({ subject, recordId: id, kind: 'read', field: plan.field });
     return { state: 'denied' };
   }
   if (revealed && plan.encrypted) {
     const blob = toBuffer(row[plan.valueKey]);
-    const key = dataKey();
+    const key = dataKey(s);
     if (!blob || !key) return blob ? { state: 'unavailable' } : { state: 'revealed', value: null };
     try {
       return { state: 'revealed', value: decryptField(key, id, plan.encrypted.aad, blob) };
@@ -225,7 +280,10 @@ function unwrapRowKey(ctx: ReadContext, p: Projection, row: Row, id: string): Bu
   if (!p.wrappedKey) return null;
   const wrapped = toBuffer(row[p.wrappedKey.key]);
   const kekId = row[p.wrappedKey.kekId];
-  if (!wrapped || typeof kekId !== 'string') return null;
+  if (!wrapped || typeof kekId !== 'string') {
+    ctx.onFault({ subject: p.subject, recordId: id, kind: 'erased' });
+    return null;
+  }
   try {
     return unwrapDataKey(ctx.keyring, id, { kekId, wrapped });
   } catch (e) {

@@ -1,15 +1,12 @@
 import type { Span } from '@opentelemetry/api';
-import type { SQL } from 'drizzle-orm';
-import { PgDialect } from 'drizzle-orm/pg-core';
 import type { AccessDecision } from '../authz/decision.js';
 import type { ReadObserver } from '../authz/reader.js';
 import type { SubjectName } from '../authz/subjects.js';
 import type { Db } from '../db/client.js';
-import { queryRows, type Row } from '../db/execute.js';
+import type { Row } from '../db/execute.js';
+import { runStatement, type Statement } from '../authz/statements.js';
 import { Attr, SpanName } from '../telemetry/names.js';
 import { inSpan, type Telemetry } from '../telemetry/tracing.js';
-
-const dialect = new PgDialect();
 
 export interface ObservedRequest {
   db: Db;
@@ -21,13 +18,13 @@ export interface ObservedRequest {
 }
 
 /** Runs a statement inside a `db.query` span carrying the SQL text with placeholders (never values). */
-export async function tracedQuery(req: ObservedRequest, parent: Span, statement: SQL): Promise<Row[]> {
-  if (!parent.isRecording()) return queryRows(req.db, statement);
+export async function tracedQuery(req: ObservedRequest, parent: Span, statement: Statement): Promise<Row[]> {
+  if (!parent.isRecording()) return runStatement(req.db, statement);
   const span = req.telemetry.child(SpanName.sql, parent, {
     [Attr.dbSystem]: req.dbSystem,
-    [Attr.dbStatement]: dialect.sqlToQuery(statement).sql,
+    [Attr.dbStatement]: statement.text,
   });
-  return inSpan(span, () => queryRows(req.db, statement));
+  return inSpan(span, () => runStatement(req.db, statement));
 }
 
 /** The enforcement span of one policed read, with its decisions as attributes; decisions also go to the audit trail. */

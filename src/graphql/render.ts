@@ -1,7 +1,7 @@
 import { cellKey } from '../authz/projection.js';
 import type { Cell, RenderedRow } from '../authz/reader.js';
 import { ForbiddenError } from '../errors.js';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, isObjectType, type GraphQLSchema } from 'graphql';
 
 export class DataUnavailableError extends GraphQLError {
   readonly code = 'DATA_UNAVAILABLE' as const;
@@ -34,9 +34,11 @@ export function cellValue(subject: string, field: string, cell: Cell | undefined
  */
 export function toNode(subject: string, row: RenderedRow): Record<string, unknown> {
   const node: Record<string, unknown> = { id: row.id, __row: row };
-  for (const [key, cell] of row.cells) {
-    const [field, purpose] = key.split('|') as [string, string];
-    if (purpose !== '' || field === 'id') continue;
+  for (const plan of row.projection.cells) {
+    const { field } = plan;
+    if (plan.purpose !== undefined || field === 'id') continue;
+    const cell = row.cells.get(plan.key);
+    if (!cell) continue;
     if (cell.state === 'denied' || cell.state === 'unavailable') {
       node[field] = () => cellValue(subject, field, cell);
     } else {
@@ -46,7 +48,42 @@ export function toNode(subject: string, row: RenderedRow): Record<string, unknow
   return node;
 }
 
+/**
+ * A connection edge. graphql-js calls a function-valued field as a method,
+ * so the (encrypted) cursor is built only when selected, with no closure per row.
+ */
+export class Edge {
+  constructor(
+    readonly node: Record<string, unknown>,
+    private readonly row: RenderedRow,
+    private readonly cursorOf: (row: RenderedRow) => string,
+  ) {}
+
+  cursor(): string {
+    return this.cursorOf(this.row);
+  }
+}
+
 /** The rendered value of a purpose-taking field (e.g. `phone(purpose: CONTACT)`). */
 export function cellOf(subject: string, node: { __row: RenderedRow }, field: string, purpose: string | undefined): unknown {
   return cellValue(subject, field, node.__row.cells.get(cellKey(field, purpose)));
+}
+
+/**
+ * Resolves the purpose-taking fields of `type` with plain functions over the
+ * rendered cells. The declarations (arguments, descriptions) stay in the
+ * type-graphql resolver class, which builds the schema; at run time its
+ * per-call parameter machinery would cost more than reading the cell, once
+ * per field of every row. graphql-js has already coerced `purpose` to the
+ * enum's internal value, exactly what the class method received.
+ */
+export function resolveCellsDirectly(schema: GraphQLSchema, type: string, fields: readonly string[]): void {
+  const object = schema.getType(type);
+  if (!isObjectType(object)) throw new Error(`schema has no object type ${type}`);
+  const defs = object.getFields();
+  for (const field of fields) {
+    const def = defs[field];
+    if (!def) throw new Error(`schema has no field ${type}.${field}`);
+    def.resolve = (node: { __row: RenderedRow }, args: { purpose?: string | null }) => cellOf(type, node, field, args.purpose ?? undefined);
+  }
 }

@@ -14,8 +14,20 @@ export interface AuditSink {
   append(events: AuditEventInput[]): Promise<unknown>;
 }
 
+/** Apollo hands the same parsed DocumentNode to every request with the same query text (its document cache). */
+const redactedCache = new WeakMap<DocumentNode, string>();
+
 /** The document as text with every literal replaced by `?`: arguments may carry personal values. */
 export function redactedDocument(document: DocumentNode): string {
+  let text = redactedCache.get(document);
+  if (text === undefined) {
+    text = redact(document);
+    redactedCache.set(document, text);
+  }
+  return text;
+}
+
+function redact(document: DocumentNode): string {
   const redacted = visit(document, {
     [Kind.STRING]: () => ({ kind: Kind.STRING, value: '?' }),
     [Kind.INT]: () => ({ kind: Kind.INT, value: '0' }),
@@ -46,7 +58,7 @@ function denials(ctx: GraphQLRequestContextWillSendResponse<Context>): AccessDec
   return out;
 }
 
-function toEvents(ctx: Context, decisions: AccessDecision[]): AuditEventInput[] {
+export function toEvents(ctx: Context, decisions: AccessDecision[]): AuditEventInput[] {
   const spanContext = ctx.span.spanContext();
   return decisions.map((d) => ({
     traceId: spanContext.traceId,

@@ -13,6 +13,8 @@ import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { CountedBatchProcessor, type SpanQueueStats } from './span-queue.js';
 
+const PSEUDONYM_CACHE = 1_000;
+
 export interface TracingConfig {
   enabled: boolean;
   otlpEndpoint?: string | undefined;
@@ -29,6 +31,7 @@ export class Telemetry {
   private readonly queue: CountedBatchProcessor | undefined;
   private readonly provider: BasicTracerProvider | undefined;
   private readonly propagator = new W3CTraceContextPropagator();
+  private readonly pseudonyms = new Map<string, string>();
 
   constructor(
     config: TracingConfig,
@@ -78,7 +81,14 @@ export class Telemetry {
 
   /** A stable pseudonym of a principal id for spans (keyed, so it cannot be reversed by guessing ids). */
   pseudonym(principalId: string): string {
-    return createHmac('sha256', this.pseudonymKey).update(`principal:${principalId}`).digest('base64url').slice(0, 16);
+    let pseudonym = this.pseudonyms.get(principalId);
+    if (pseudonym === undefined) {
+      pseudonym = createHmac('sha256', this.pseudonymKey).update(`principal:${principalId}`).digest('base64url').slice(0, 16);
+      // Bounded: one HMAC per request saved for recent principals, never a growing map.
+      if (this.pseudonyms.size >= PSEUDONYM_CACHE) this.pseudonyms.delete(this.pseudonyms.keys().next().value as string);
+      this.pseudonyms.set(principalId, pseudonym);
+    }
+    return pseudonym;
   }
 
   /** Export queue counters (zeros when no collector is configured). */

@@ -10,8 +10,9 @@ import { assertUuid } from '../customer/customer.repository.js';
 import { validatePageSize } from './paging.js';
 
 export interface ChildPage {
+  rows: RenderedRow[];
   /** Cursors are built lazily (only when selected). */
-  edges: Array<{ cursor: () => string; row: RenderedRow }>;
+  cursorOf: (row: RenderedRow) => string;
   hasNextPage: boolean;
   totalCount: number;
 }
@@ -49,7 +50,7 @@ export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): Dat
     const page = await readPage(readContext(ctx), {
       projection,
       size: args.first,
-      where: [sql`${spec.parentColumn} = ANY(${sql.param([...parentIds])}::uuid[])`],
+      where: [sql`${spec.parentColumn} = ANY(${sql.placeholder('parents')}::uuid[])`],
       orderBy: [],
       extra: [
         ['__parent', sql`${spec.parentColumn}::text`],
@@ -62,8 +63,9 @@ export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): Dat
         by: '__parent',
         perParent: args.first,
         orderBy: sql`"__sort" DESC, "__id" DESC`,
-        ...(after ? { after: sql`("__sort", "__id") < (${after.k}::timestamptz, ${after.id}::uuid)` } : {}),
+        ...(after ? { after: sql`("__sort", "__id") < (${sql.placeholder('after_k')}::timestamptz, ${sql.placeholder('after_id')}::uuid)` } : {}),
       },
+      shape: { key: `children|${spec.subject}|${spec.parentColumn.name}|${spec.sortColumn.name}|${spec.idColumn.name}|${after ? 'after' : ''}`, values: { parents: [...parentIds], after_k: after?.k, after_id: after?.id } },
     });
     const byParent = new Map<string, RenderedRow[]>();
     for (const row of page.rows) {
@@ -72,18 +74,17 @@ export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): Dat
       if (list) list.push(row);
       else byParent.set(parent, [row]);
     }
-    return parentIds.map((id) => pageOf(ctx, scope, byParent.get(id) ?? [], page.parentsWithMore.has(id)));
+    const cursorOf = (row: RenderedRow) => encodeCursor(ctx.cursorSecret, scope, { k: row.extra.__k as string, id: row.id });
+    return parentIds.map((id) => pageOf(cursorOf, byParent.get(id) ?? [], page.parentsWithMore.has(id)));
   });
   ctx.loaders.set(key, loader);
   return loader;
 }
 
-function pageOf(ctx: Context, scope: string, mine: RenderedRow[], hasNextPage: boolean): ChildPage {
+function pageOf(cursorOf: ChildPage['cursorOf'], mine: RenderedRow[], hasNextPage: boolean): ChildPage {
   return {
-    edges: mine.map((row) => ({
-      cursor: () => encodeCursor(ctx.cursorSecret, scope, { k: row.extra.__k as string, id: row.id }),
-      row,
-    })),
+    rows: mine,
+    cursorOf,
     hasNextPage,
     totalCount: Number(mine[0]?.extra.__total ?? 0),
   };

@@ -5,7 +5,7 @@ import { readPage, readRows, rowWhere, type RenderedRow } from '../../authz/read
 import { RequestAuthz } from '../../authz/request-authz.js';
 import { subjects } from '../../authz/subjects.js';
 import { blindIndex } from '../../crypto/envelope.js';
-import { queryRows } from '../../db/execute.js';
+import { bind, compile, runStatement } from '../../authz/statements.js';
 import { customers } from '../../db/schema/index.js';
 import { BadUserInputError, ForbiddenError } from '../../errors.js';
 import { readContext, type Context } from '../../graphql/context.js';
@@ -23,10 +23,17 @@ export function assertUuid(id: string, argument = 'id'): void {
 
 const plainFilters = ['city', 'province', 'tier', 'segment', 'ownerId', 'name'] as const;
 
+/** Filter predicates: the SQL (values as placeholders `f_<field>`), the values, and the fields used (the shape). */
+export interface FilterWhere {
+  where: SQL[];
+  values: Record<string, unknown>;
+  fields: string[];
+}
+
 /** The filter as SQL; every field needs `filter` (phone/email: `lookup`) and applies only where that grant holds. */
-export function filterWhere(ctx: Context, filter: CustomerFilter | undefined): SQL[] {
-  if (!filter) return [];
-  const where: SQL[] = [];
+export function filterWhere(ctx: Context, filter: CustomerFilter | undefined): FilterWhere {
+  const out: FilterWhere = { where: [], values: {}, fields: [] };
+  if (!filter) return out;
   const refuse: string[] = [];
   const refuseLookup: string[] = [];
   for (const key of plainFilters) {
@@ -34,7 +41,9 @@ export function filterWhere(ctx: Context, filter: CustomerFilter | undefined): S
     if (value === undefined || value === null) continue;
     if (!ctx.authz.canEver('filter', 'Customer', key)) refuse.push(key);
     const column = subjects.Customer.fields[key].column as PgColumn;
-    where.push(sql`${column} = ${value}`, RequestAuthz.toSql(ctx.authz.grant('filter', 'Customer', key)));
+    out.where.push(sql`${column} = ${sql.placeholder(`f_${key}`)}`, RequestAuthz.toSql(ctx.authz.grant('filter', 'Customer', key)));
+    out.values[`f_${key}`] = value;
+    out.fields.push(key);
   }
   for (const key of ['phone', 'email'] as const) {
     const value = filter[key];
@@ -43,11 +52,13 @@ export function filterWhere(ctx: Context, filter: CustomerFilter | undefined): S
     const valid = key === 'phone' ? isValidPhone(value) : isValidEmail(value);
     if (!valid) throw new BadUserInputError(`filter.${key} is not a valid ${key}`, { argument: `filter.${key}` });
     const column = key === 'phone' ? customers.phoneBidx : customers.emailBidx;
-    where.push(sql`${column} = ${blindIndex(ctx.keys.blindIndexKey, key, value)}`, RequestAuthz.toSql(ctx.authz.grant('lookup', 'Customer', key)));
+    out.where.push(sql`${column} = ${sql.placeholder(`f_${key}`)}`, RequestAuthz.toSql(ctx.authz.grant('lookup', 'Customer', key)));
+    out.values[`f_${key}`] = blindIndex(ctx.keys.blindIndexKey, key, value);
+    out.fields.push(key);
   }
   if (refuse.length > 0) throw ForbiddenError.fields('Customer', refuse, 'filter');
   if (refuseLookup.length > 0) throw ForbiddenError.fields('Customer', refuseLookup, 'lookup');
-  return where;
+  return out;
 }
 
 /** A caller with no rule that could ever show a customer is refused outright (not served an empty list). */
@@ -63,6 +74,7 @@ interface ListArgs {
 }
 
 interface SortPlan {
+  field: CustomerOrderField;
   column: PgColumn;
   direction: SortDirection;
   cast: string;
@@ -75,9 +87,9 @@ function sortPlan(ctx: Context, orderBy: CustomerOrder | undefined): SortPlan {
   const spec = subjects.Customer.fields[field];
   const column = spec.column as PgColumn;
   const cast = spec.type === 'date' ? 'timestamptz' : spec.type === 'uuid' ? 'uuid' : 'text';
-  if (field === CustomerOrderField.ID) return { column, direction, cast, where: [] };
+  if (field === CustomerOrderField.ID) return { field, column, direction, cast, where: [] };
   if (!ctx.authz.canEver('sort', 'Customer', field)) throw ForbiddenError.fields('Customer', [field], 'sort');
-  return { column, direction, cast, where: [RequestAuthz.toSql(ctx.authz.grant('sort', 'Customer', field))] };
+  return { field, column, direction, cast, where: [RequestAuthz.toSql(ctx.authz.grant('sort', 'Customer', field))] };
 }
 
 /** Lists the caller's customers: one policed SELECT for the page (and one COUNT only when asked). */
@@ -90,41 +102,43 @@ export async function listCustomers(ctx: Context, args: ListArgs, requested: Req
   const projection = planProjection(ctx.authz, 'Customer', requested);
   const id = customers.id;
   const keyset: SQL[] = [];
+  const values: Record<string, unknown> = { ...filters.values };
   if (args.after) {
     const c = decodeCursor(ctx.cursorSecret, scope, args.after);
     assertUuid(c.id, 'after');
     const op = sort.direction === SortDirection.ASC ? sql`>` : sql`<`;
     keyset.push(
       sort.column === id
-        ? sql`${id} ${op} ${c.id}::uuid`
-        : sql`(${sort.column}, ${id}) ${op} (${c.k}::${sql.raw(sort.cast)}, ${c.id}::uuid)`,
+        ? sql`${id} ${op} ${sql.placeholder('after_id')}::uuid`
+        : sql`(${sort.column}, ${id}) ${op} (${sql.placeholder('after_k')}::${sql.raw(sort.cast)}, ${sql.placeholder('after_id')}::uuid)`,
     );
+    Object.assign(values, { after_id: c.id, after_k: c.k });
   }
   const dir = sql.raw(sort.direction === SortDirection.ASC ? 'ASC' : 'DESC');
   const page = await readPage(readContext(ctx), {
     projection,
-    where: [...filters, ...sort.where, ...keyset],
+    where: [...filters.where, ...sort.where, ...keyset],
     orderBy: sort.column === id ? [sql`${id} ${dir}`] : [sql`${sort.column} ${dir}`, sql`${id} ${dir}`],
     size: args.first,
     extra: [['__k', sql`${sort.column}::text`]],
+    // Everything above that shapes the SQL; the values are placeholders.
+    shape: { key: `customers|${filters.fields.join(',')}|${sort.field}|${sort.direction}|${args.after ? 'after' : ''}`, values },
   });
-  // Cursors are encrypted: build one only if the client asks for it (graphql-js calls the function).
-  const edges = page.rows.map((row) => ({
-    cursor: () => encodeCursor(ctx.cursorSecret, scope, { k: (row.extra.__k as string | null) ?? null, id: row.id }),
-    row,
-  }));
-  const where = [...filters, ...sort.where];
+  // Cursors are encrypted: built only if the client asks for one (see Edge).
+  const cursorOf = (row: RenderedRow) => encodeCursor(ctx.cursorSecret, scope, { k: (row.extra.__k as string | null) ?? null, id: row.id });
+  const where = [...filters.where, ...sort.where];
   return {
-    edges,
+    rows: page.rows,
+    cursorOf,
     hasNextPage: page.hasMore,
-    totalCount: () => countCustomers(ctx, where),
+    totalCount: () => countCustomers(ctx, where, filters.values),
   };
 }
 
-export async function countCustomers(ctx: Context, where: SQL[]): Promise<number> {
-  if (ctx.authz.grant('read', 'Customer').kind === 'never') return 0;
+export async function countCustomers(ctx: Context, where: SQL[], values: Record<string, unknown> = {}): Promise<number> {
+  if (ctx.authz.grantKind('read', 'Customer') === 'never') return 0;
   const conds = sql.join([rowWhere(ctx.authz, 'Customer'), ...where].map((w) => sql`(${w})`), sql` AND `);
-  const [row] = await queryRows(ctx.db, sql`SELECT count(*)::int AS n FROM ${customers} WHERE ${conds}`);
+  const [row] = await runStatement(ctx.db, bind(compile(sql`SELECT count(*)::int AS n FROM ${customers} WHERE ${conds}`), values));
   return Number(row?.n ?? 0);
 }
 
@@ -133,6 +147,12 @@ export async function getCustomer(ctx: Context, id: string, requested: Requested
   assertUuid(id);
   assertMayReadCustomers(ctx);
   const projection = planProjection(ctx.authz, 'Customer', requested);
-  const rows = await readRows(readContext(ctx), { projection, where: [sql`${customers.id} = ${id}::uuid`], orderBy: [], limit: 1 });
+  const rows = await readRows(readContext(ctx), {
+    projection,
+    where: [sql`${customers.id} = ${sql.placeholder('id')}::uuid`],
+    orderBy: [],
+    limit: 1,
+    shape: { key: 'customer|id', values: { id } },
+  });
   return rows[0] ?? null;
 }

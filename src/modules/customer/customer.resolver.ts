@@ -2,7 +2,9 @@ import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, FieldResolver, ID, Info, Int, Query, Resolver, Root } from 'type-graphql';
 import { interactions, orders } from '../../db/schema/index.js';
 import type { Context } from '../../graphql/context.js';
-import { cellOf, toNode } from '../../graphql/render.js';
+import type { Requested } from '../../authz/projection.js';
+import type { RenderedRow } from '../../authz/reader.js';
+import { cellOf, Edge, toNode } from '../../graphql/render.js';
 import { requestedInConnection, requestedOf } from '../../graphql/requested.js';
 import { childLoader, type ChildSpec } from '../common/child-connection.js';
 import { Purpose } from '../common/common.types.js';
@@ -39,12 +41,7 @@ export class CustomerResolver {
   ) {
     const requested = requestedInConnection(info, 'CustomerConnection', 'Customer');
     const page = await listCustomers(ctx, { first, after, filter, orderBy }, requested);
-    const last = page.edges.at(-1);
-    return {
-      edges: page.edges.map((e) => ({ cursor: e.cursor, node: toNode('Customer', e.row) })),
-      pageInfo: { hasNextPage: page.hasNextPage, endCursor: last?.cursor ?? null },
-      totalCount: page.totalCount,
-    };
+    return connection('Customer', page);
   }
 
   @Query(() => Customer, { nullable: true, description: 'One customer; null when it does not exist or is not the caller’s to see.' })
@@ -106,6 +103,13 @@ export class CustomerResolver {
   }
 }
 
+/**
+ * The selection under a child connection, worked out once per field occurrence: graphql-js hands
+ * every parent row of a list the same fieldNodes array (and the request's variables), so the
+ * answer is the same for all of them.
+ */
+const childSelections = new WeakMap<GraphQLResolveInfo['fieldNodes'], { variables: unknown; requested: Requested; signature: string }>();
+
 async function childConnection(
   ctx: Context,
   info: GraphQLResolveInfo,
@@ -114,13 +118,26 @@ async function childConnection(
   args: { first: number; after: string | undefined },
   parentId: string,
 ) {
-  const requested = requestedInConnection(info, `${type}Connection`, type);
-  const signature = `${info.path.key}|${JSON.stringify(args)}|${JSON.stringify([...requested].map(([k, v]) => [k, [...v]]))}`;
+  let selection = childSelections.get(info.fieldNodes);
+  // The variables decide @skip/@include and arguments: same nodes with other variables is another selection.
+  if (!selection || selection.variables !== info.variableValues) {
+    const requested = requestedInConnection(info, `${type}Connection`, type);
+    const signature = `${info.path.key}|${JSON.stringify(args)}|${JSON.stringify([...requested].map(([k, v]) => [k, [...v]]))}`;
+    selection = { variables: info.variableValues, requested, signature };
+    childSelections.set(info.fieldNodes, selection);
+  }
+  const { requested, signature } = selection;
   const page = await childLoader(ctx, spec, { ...args, requested, signature }).load(parentId);
-  const last = page.edges.at(-1);
+  return connection(type, page);
+}
+
+/** A Relay connection over policed rows; cursors and totalCount are computed only when selected. */
+function connection<T>(type: string, page: { rows: RenderedRow[]; cursorOf: (row: RenderedRow) => string; hasNextPage: boolean; totalCount: T }) {
+  const edges = page.rows.map((row) => new Edge(toNode(type, row), row, page.cursorOf));
+  const last = edges.at(-1);
   return {
-    edges: page.edges.map((e) => ({ cursor: e.cursor, node: toNode(type, e.row) })),
-    pageInfo: { hasNextPage: page.hasNextPage, endCursor: last?.cursor ?? null },
+    edges,
+    pageInfo: { hasNextPage: page.hasNextPage, endCursor: last ? () => last.cursor() : null },
     totalCount: page.totalCount,
   };
 }
