@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'FORBIDDEN'
   | 'BAD_USER_INPUT'
   | 'NOT_FOUND'
+  | 'CONFLICT'
   | 'SERVICE_UNAVAILABLE'
   | 'INTERNAL_SERVER_ERROR';
 
@@ -51,6 +52,14 @@ export class BadUserInputError extends CustosError<'BAD_USER_INPUT'> {
   }
 }
 
+/** The request is valid but the state it relies on has moved on (a grant decided, a dataset re-planned). */
+export class ConflictError extends CustosError<'CONFLICT'> {
+  readonly code = 'CONFLICT' as const;
+  constructor(message: string, extra: Record<string, unknown> = {}) {
+    super(message, 'CONFLICT', extra);
+  }
+}
+
 export class ServiceUnavailableError extends CustosError<'SERVICE_UNAVAILABLE'> {
   readonly code = 'SERVICE_UNAVAILABLE' as const;
   constructor(message = 'service temporarily unavailable') {
@@ -63,5 +72,6 @@ export const knownCodes: ReadonlySet<string> = new Set<ErrorCode>([
   'FORBIDDEN',
   'BAD_USER_INPUT',
   'NOT_FOUND',
+  'CONFLICT',
   'SERVICE_UNAVAILABLE',
 ]);

@@ -13,6 +13,7 @@ beforeAll(async () => {
       KEYRING: `k1:${Buffer.alloc(32, 3).toString('base64')}`,
       BLIND_INDEX_KEY: Buffer.alloc(32, 4).toString('base64'),
       CURSOR_SECRET: 'a-production-cursor-secret-that-is-long-enough-01',
+      PSEUDONYM_KEY: Buffer.alloc(32, 5).toString('base64'),
     },
   });
 });

@@ -172,6 +172,19 @@ describe.each(Object.keys(variants) as Array<keyof typeof variants>)('%s manifes
     expect(mount).toMatchObject({ mountPath: configData(objects).POLICY_DIR, readOnly: true });
   });
 
+  it("the datasets ConfigMap holds exactly the repository's policies/datasets/*.yaml, mounted read-only at DATASET_DIR", () => {
+    const map = named(objects, 'ConfigMap', 'custos-datasets');
+    const data = map.data as Record<string, string>;
+    const files = readdirSync('policies/datasets').filter((f) => /\.ya?ml$/.test(f) && !/\.test\.ya?ml$/.test(f)).sort();
+    const refresh = 'run `npm run k8s:sync-policies` (and list a new dataset file in k8s/base/kustomization.yaml)';
+    expect(Object.keys(data).sort(), refresh).toEqual(files);
+    for (const file of files) expect(data[file], `${file}: ${refresh}`).toBe(readFileSync(`policies/datasets/${file}`, 'utf8'));
+    const pod = podSpecOf(named(objects, 'Deployment', 'custos'))!;
+    const volume = pod.volumes.find((v: Spec) => v.configMap?.name === map.metadata.name);
+    const mount = custosContainer(objects).volumeMounts.find((m: Spec) => m.name === volume?.name);
+    expect(mount).toMatchObject({ mountPath: configData(objects).DATASET_DIR, readOnly: true });
+  });
+
   it('the migration Job runs the migrate CLI with the app image, bounded retries and cleanup', () => {
     const job = named(objects, 'Job', 'custos-migrate');
     const [c] = podSpecOf(job)!.containers;

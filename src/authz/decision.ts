@@ -9,7 +9,7 @@ import type { SubjectName } from './subjects.js';
  */
 export interface AccessDecision {
   subject: SubjectName;
-  action: 'read' | 'reveal' | 'write' | 'deny' | 'audit_read';
+  action: 'read' | 'reveal' | 'write' | 'export' | 'deny' | 'audit_read';
   recordIds: string[];
   fields: { raw: string[]; masked: string[]; revealed: string[]; denied: string[] };
   purpose: string | null;

@@ -1,5 +1,5 @@
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
-import { auditEvents, customers, interactions, orders, principals } from '../db/schema/index.js';
+import { auditEvents, customers, exportRequests, interactions, orders, principals } from '../db/schema/index.js';
 
 /**
  * The closed set of policed subjects and their fields, shared by the policy
@@ -16,7 +16,7 @@ export interface ScalarField {
   column?: PgColumn;
 }
 
-export type SubjectName = 'Customer' | 'Order' | 'Interaction' | 'Principal' | 'AuditEvent';
+export type SubjectName = 'Customer' | 'Order' | 'Interaction' | 'Principal' | 'AuditEvent' | 'Export' | 'Dataset';
 
 export interface RelationField {
   kind: 'relation';
@@ -34,6 +34,15 @@ export interface SubjectSpec {
   table: PgTable;
   idColumn: PgColumn;
   fields: Record<string, FieldSpec>;
+}
+
+/**
+ * A subject decided in memory only (it has no rows in a table of its own):
+ * its conditions may use any listed field, and the SQL translator refuses it.
+ */
+export interface MemorySubjectSpec {
+  memoryOnly: true;
+  fields: Record<string, ScalarField>;
 }
 
 const s = (type: ValueType, column?: PgColumn): ScalarField => (column ? { kind: 'scalar', type, column } : { kind: 'scalar', type });
@@ -137,12 +146,49 @@ export const subjects = {
       hash: s('string'),
     },
   },
-} satisfies Record<SubjectName, SubjectSpec>;
+  /** Requests to take data out in bulk, and the grants they become once approved. */
+  Export: {
+    table: exportRequests,
+    idColumn: exportRequests.id,
+    fields: {
+      id: s('uuid', exportRequests.id),
+      kind: s('string', exportRequests.kind),
+      dataset: s('string', exportRequests.dataset),
+      purpose: s('string', exportRequests.purpose),
+      rowLimit: s('number', exportRequests.rowLimit),
+      requestedBy: s('string', exportRequests.requestedBy),
+      department: s('string', exportRequests.department),
+      requestedAt: s('date', exportRequests.requestedAt),
+      status: s('string', exportRequests.status),
+      decidedBy: s('string', exportRequests.decidedBy),
+      decidedAt: s('date', exportRequests.decidedAt),
+      expiresAt: s('date', exportRequests.expiresAt),
+      rowsExported: s('number', exportRequests.rowsExported),
+    },
+  },
+  /** A minimized analytics dataset of policies/datasets/, by name and the purpose it serves. */
+  Dataset: {
+    memoryOnly: true,
+    fields: {
+      name: s('string'),
+      purpose: s('string'),
+    },
+  },
+} satisfies Record<SubjectName, SubjectSpec | MemorySubjectSpec>;
 export const subjectNames = Object.keys(subjects) as SubjectName[];
 
 export const actions = ['read', 'reveal', 'filter', 'sort', 'lookup', 'update', 'create', 'delete', 'export', 'approve'] as const;
 export type Action = (typeof actions)[number];
 
+export type TableSubjectName = Exclude<SubjectName, 'Dataset'>;
+
+/** The table-backed spec of a subject; a memory-only subject has none and is refused. */
 export function subjectSpec(name: SubjectName): SubjectSpec {
-  return subjects[name];
+  const spec: SubjectSpec | MemorySubjectSpec = subjects[name];
+  if ('memoryOnly' in spec) throw new Error(`${name} is decided in memory only and has no table`);
+  return spec;
+}
+
+export function isMemoryOnly(name: SubjectName): boolean {
+  return 'memoryOnly' in subjects[name];
 }

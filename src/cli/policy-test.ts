@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
 import { loadBundle } from '../authz/policy/bundle.js';
+import { loadDatasetCases, runDatasetCase } from '../authz/dataset/cases.js';
 import { describeResult, loadCases, runCase } from '../authz/policy/cases.js';
 import { loadConfig } from '../config.js';
 
 /**
  * `npm run policy:test [-- --dir policies]`: loads the bundle, runs every case
- * of every *.test.yaml beside it, prints the failures and one summary line.
+ * of every *.test.yaml beside it (roles and datasets/), prints the failures and one summary line.
  * Exit 1 on any failing case or invalid bundle.
  */
 async function main(): Promise<number> {
@@ -20,7 +21,15 @@ async function main(): Promise<number> {
     failed += 1;
     console.log(`FAIL ${describeResult(result)}`);
   }
-  console.log(`${cases.length - failed} passed, ${failed} failed`);
+  const datasetCases = await loadDatasetCases(bundle);
+  for (const datasetCase of datasetCases) {
+    const { failures } = runDatasetCase(datasetCase);
+    if (failures.length === 0) continue;
+    failed += 1;
+    console.log(`FAIL ${datasetCase.name} (${datasetCase.origin.file}:${datasetCase.origin.line}): ${failures.join('; ')}`);
+  }
+  const total = cases.length + datasetCases.length;
+  console.log(`${total - failed} passed, ${failed} failed`);
   return failed === 0 ? 0 : 1;
 }
 

@@ -1,7 +1,7 @@
 import type { Span } from '@opentelemetry/api';
 import type DataLoader from 'dataloader';
 import type { AccessDecision } from '../authz/decision.js';
-import type { EnforcementFault, ReadContext } from '../authz/reader.js';
+import type { EnforcementFault, ReadContext, ReadObserver } from '../authz/reader.js';
 import type { RequestAuthz } from '../authz/request-authz.js';
 import type { Principal } from '../authz/principal.js';
 import type { CryptoKeys } from '../crypto/customer-record.js';
@@ -17,6 +17,8 @@ export interface Context {
   db: Db;
   keys: CryptoKeys;
   cursorSecret: string;
+  /** HMAC key of the datasets' pseudonymous ids. */
+  pseudonymKey: Buffer;
   maxPageSize: number;
   faults: EnforcementFault[];
   logger: Logger;
@@ -47,13 +49,18 @@ export function readContext(ctx: Context): ReadContext {
       });
       ctx.logger.warn({ fault, principal: ctx.principal.id }, 'enforcement fault: SQL and in-memory check disagree');
     },
-    observer: readObserver({
-      db: ctx.db,
-      dbSystem: 'postgresql',
-      telemetry: ctx.telemetry,
-      span: ctx.span,
-      policyVersion: ctx.authz.bundle.version,
-      decisions: ctx.decisions,
-    }),
+    observer: requestObserver(ctx),
   };
+}
+
+/** The enforcement span, SQL spans and audit decisions of this request. */
+export function requestObserver(ctx: Context): ReadObserver {
+  return readObserver({
+    db: ctx.db,
+    dbSystem: 'postgresql',
+    telemetry: ctx.telemetry,
+    span: ctx.span,
+    policyVersion: ctx.authz.bundle.version,
+    decisions: ctx.decisions,
+  });
 }

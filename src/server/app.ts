@@ -1,10 +1,14 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
+import { createExportRoute } from './export-route.js';
 import { sendJson, createGraphqlHandler, type HandlerDeps } from './graphql-handler.js';
 
 export type AppDeps = HandlerDeps;
 
 export interface App {
-  server: Server;
+  /** node:https when the config carries a certificate and key (TLS_CERT_FILE, TLS_KEY_FILE), node:http otherwise. */
+  server: Server | TlsServer;
+  scheme: 'http' | 'https';
   listen(port: number, host?: string): Promise<number>;
   /** Readiness turns 503 at once; the listener stops accepting; in-flight requests finish. */
   drain(): Promise<void>;
@@ -14,9 +18,10 @@ export interface App {
 export async function createApp(deps: AppDeps): Promise<App> {
   const { db, bundle, logger, metrics } = deps;
   const graphql = await createGraphqlHandler(deps);
+  const exports = createExportRoute(deps);
   let draining = false;
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = async () => {
       switch (url.pathname) {
@@ -36,6 +41,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
           res.writeHead(200, { 'content-type': metrics.registry.contentType });
           return void res.end(await metrics.registry.metrics());
         default:
+          if (exports.matches(url.pathname)) return exports.handle(req, res, url);
           return sendJson(res, 404, { error: 'not found' });
       }
     };
@@ -44,7 +50,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
       if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'internal error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
       else res.end();
     });
-  });
+  };
+  // Same routes, limits and drain either way; only the listener differs.
+  const tls = deps.config.tls;
+  // A client that connects but never completes the handshake is not an HTTP connection yet: no HTTP
+  // timeout reaches it and closeIdleConnections() does not see it, so bound the handshake itself (default 120 s).
+  const server = tls ? createTlsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: 10_000 }, onRequest) : createServer(onRequest);
 
   // Longer than a load balancer's idle timeout (60 s is common): the proxy, not us, closes idle
   // keep-alive connections, so a reused connection is never reset under a request.
@@ -53,6 +64,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   return {
     server,
+    scheme: tls ? 'https' : 'http',
     listen: (port, host) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

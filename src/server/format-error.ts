@@ -38,6 +38,28 @@ export function databaseUnavailable(error: unknown): boolean {
 }
 
 /**
+ * graphql-js echoes input values in coercion and validation messages
+ * (`got invalid value { phone: "…" }`, `cannot represent …: "…"`,
+ * `found "…"`): a caller's argument may be a personal value, and responses
+ * end up in client logs and proxies. The value is withheld, the reason kept.
+ */
+const graphqlToken = /^\$?[_A-Za-z][_0-9A-Za-z]*(?:\.[_0-9A-Za-z]+)*$|^\[*[_A-Za-z][_0-9A-Za-z]*(?:!?\])*!?$/;
+
+export function withholdValues(message: string): string {
+  let out = message;
+  const invalid = /^(Variable "\$[_A-Za-z0-9]+" got invalid value) [\s\S]*?(?:( at "[^"]*")?; ([\s\S]*))$/.exec(out);
+  if (invalid) out = `${invalid[1]}${invalid[2] ?? ''}; ${invalid[3] ?? ''}`;
+  return (
+    out
+      .replace(/(cannot represent [^:]*?value): [\s\S]*$/, '$1.')
+      .replace(/, found [\s\S]*?(\.|;|$)/, ', found another value$1')
+      .replace(/Value "(?:[^"\\]|\\.)*" does not exist/g, 'The value does not exist')
+      // Whatever else is quoted must be a GraphQL name, type or path; anything else was typed by the caller.
+      .replace(/"((?:[^"\\]|\\.)*)"/g, (quoted, inner: string) => (graphqlToken.test(inner) ? quoted : '"…"'))
+  );
+}
+
+/**
  * The one place unknown errors are masked: a known code keeps its message,
  * anything else (driver errors with SQL, constraint details, bugs) becomes a
  * bare INTERNAL_SERVER_ERROR. Stack traces never leave the process.
@@ -49,7 +71,8 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   const code = typeof formatted.extensions?.code === 'string' ? formatted.extensions.code : undefined;
   if (code && (knownCodes.has(code) || apolloCodes.has(code))) {
     const { stacktrace: _s, exception: _e, http: _h, ...extensions } = formatted.extensions ?? {};
-    return { message: formatted.message, ...(formatted.locations ? { locations: formatted.locations } : {}), ...(formatted.path ? { path: formatted.path } : {}), extensions };
+    const message = code === 'BAD_USER_INPUT' || code === 'GRAPHQL_VALIDATION_FAILED' ? withholdValues(formatted.message) : formatted.message;
+    return { message, ...(formatted.locations ? { locations: formatted.locations } : {}), ...(formatted.path ? { path: formatted.path } : {}), extensions };
   }
   return {
     message: 'internal error',

@@ -4,10 +4,13 @@ import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Authenticator } from '../auth/authenticate.js';
 import type { PolicyBundle } from '../authz/policy/bundle.js';
+import type { Principal } from '../authz/principal.js';
 import { RequestAuthz } from '../authz/request-authz.js';
 import type { Config } from '../config.js';
 import type { DbHandle } from '../db/client.js';
 import type { Context } from '../graphql/context.js';
+import { resolveCellsDirectly } from '../graphql/render.js';
+import { customerPurposeFields } from '../modules/customer/purpose-fields.js';
 import type { Logger } from '../telemetry/logger.js';
 import { Attr, SpanName } from '../telemetry/names.js';
 import { inSpan, type Telemetry } from '../telemetry/tracing.js';
@@ -81,13 +84,35 @@ function armor(config: Config) {
   }).protect();
 }
 
+/** The per-request context of an authenticated principal (GraphQL and the export stream alike). */
+export function requestContext(deps: HandlerDeps, principal: Principal, span: Context['span']): Context {
+  const { config, db, bundle, logger, telemetry } = deps;
+  return {
+    principal,
+    authz: new RequestAuthz(bundle, principal),
+    db: db.db,
+    keys: config.keys,
+    cursorSecret: config.cursorSecret,
+    pseudonymKey: config.pseudonymKey,
+    maxPageSize: config.maxPageSize,
+    faults: [],
+    logger: logger.child({ traceId: span.spanContext().traceId }),
+    loaders: new Map(),
+    telemetry,
+    span,
+    decisions: [],
+  };
+}
+
 /** Apollo behind a plain node:http handler: body limit, authentication in the context, the operation span around it all. */
 export async function createGraphqlHandler(deps: HandlerDeps) {
   const { config, db, bundle, logger, telemetry, metrics } = deps;
   const auth = new Authenticator(db.db, config.auth);
   const protection = armor(config);
+  const schema = await createSchema();
+  resolveCellsDirectly(schema, 'Customer', customerPurposeFields);
   const apollo = new ApolloServer<Context>({
-    schema: await createSchema(),
+    schema,
     formatError,
     includeStacktraceInErrorResponses: false,
     introspection: !config.production,
@@ -109,20 +134,7 @@ export async function createGraphqlHandler(deps: HandlerDeps) {
       inSpan(telemetry.child(SpanName.sql, span, { [Attr.dbSystem]: 'postgresql', [Attr.dbStatement]: PRINCIPAL_LOOKUP }), run),
     );
     span.setAttributes({ [Attr.principal]: telemetry.pseudonym(principal.id), [Attr.roles]: principal.roles, [Attr.policyVersion]: bundle.version });
-    return {
-      principal,
-      authz: new RequestAuthz(bundle, principal),
-      db: db.db,
-      keys: config.keys,
-      cursorSecret: config.cursorSecret,
-      maxPageSize: config.maxPageSize,
-      faults: [],
-      logger: logger.child({ traceId: span.spanContext().traceId }),
-      loaders: new Map(),
-      telemetry,
-      span,
-      decisions: [],
-    };
+    return requestContext(deps, principal, span);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {

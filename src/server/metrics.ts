@@ -25,13 +25,26 @@ export class Metrics {
     labelNames: ['subject', 'action', 'decision'] as const,
     registers: [this.registry],
   });
+  readonly exportedRows = new Counter({
+    name: 'custos_export_rows_total',
+    help: 'Rows sent by the export stream, by kind (dataset or customers)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   readonly faults = new Counter({
     name: 'custos_enforcement_faults_total',
     help: 'Rows or cells where the in-memory re-check disagreed with SQL (dropped)',
     registers: [this.registry],
   });
 
-  constructor(sources: { statements: () => number; auditQueued: () => number; auditFailures: () => number; spansDropped: () => number }) {
+  constructor(sources: {
+    statements: () => number;
+    auditQueued: () => number;
+    auditFailures: () => number;
+    spansDropped: () => number;
+    /** Pooled connection slots (PostgreSQL's acquire gate); absent, the pool gauges are not registered. */
+    pool?: () => { inUse: number; waiting: number; timeouts: number };
+  }) {
     collectDefaultMetrics({ register: this.registry });
     const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({
@@ -46,5 +59,11 @@ export class Metrics {
     gauge('custos_spans_dropped_total', 'Spans refused because the export queue was full', sources.spansDropped);
     gauge('custos_audit_queue', 'Audit records accepted but not yet committed', sources.auditQueued);
     gauge('custos_audit_failures_total', 'Audit flushes that failed (requests refused in strict mode)', sources.auditFailures);
+    const pool = sources.pool;
+    if (pool) {
+      gauge('custos_db_pool_in_use', 'Pooled database connections held by a statement or a transaction', () => pool().inUse);
+      gauge('custos_db_pool_waiting', 'Callers waiting for a free pooled connection', () => pool().waiting);
+      gauge('custos_db_acquire_timeouts_total', 'Callers refused (SERVICE_UNAVAILABLE) because no pooled connection became free in time', () => pool().timeouts);
+    }
   }
 }

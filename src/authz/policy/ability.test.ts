@@ -15,6 +15,7 @@ function bundleOf(roles: Record<string, RuleDef[]>, version = 'v1'): PolicyBundl
     roles: new Map(Object.entries(roles).map(([name, rules]) => [name, { name, file: `${name}.yaml`, rules }])),
     masking: { Customer: { name: { strategy: 'surname', requiresPurpose: false }, phone: { strategy: 'last4', requiresPurpose: true } } },
     purposes: ['contact', 'dsr'],
+    datasets: new Map(),
   };
 }
 

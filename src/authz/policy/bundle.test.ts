@@ -27,6 +27,13 @@ rules:
     purposes: [contact]
 `;
 
+const dataset = `dataset: tiers
+purpose: contact
+columns:
+  - { name: pid, source: id, transform: pseudonym }
+  - { name: tier, source: tier }
+`;
+
 type Files = Record<string, string | null>;
 const dirs: string[] = [];
 
@@ -86,7 +93,7 @@ describe(loadBundle.name, () => {
     const changed: Files[] = [
       { 'sales_rep.yaml': salesRep.replace('[id, name, phone, city]', '[id, name, phone]') },
       { 'masking.yaml': masking.replace('surname', 'redact') },
-      { 'datasets/customers.yaml': 'columns: [tier]\n' },
+      { 'datasets/tiers.yaml': dataset },
     ];
     for (const files of changed) expect((await loadBundle(await fixture(files))).version).not.toBe(base);
     expect((await loadBundle(await fixture({ 'sales_rep.test.yaml': 'cases: []\n' }))).version).toBe(base);
@@ -177,6 +184,33 @@ describe(loadBundle.name, () => {
   it('rejects filter or sort on a field without a plain column', async () => {
     const rule = '  - action: [filter, sort]\n    subject: Customer\n    fields: [city, email]\n';
     await expectProblem({ 'sales_rep.yaml': roleWith(rule) }, { file: 'sales_rep.yaml', line: 5, reason: /filter\/sort need a plain column: email/ });
+  });
+
+  it('loads a dataset, and reads datasets from a directory of their own when told', async () => {
+    const dir = await fixture({ 'datasets/tiers.yaml': dataset });
+    const bundle = await loadBundle(dir);
+    expect(bundle.datasets.get('tiers')).toMatchObject({ purpose: 'contact', k: 5, consent: 'required' });
+    const apart = await fixture({ 'elsewhere/tiers.yaml': dataset });
+    expect((await loadBundle(apart, join(apart, 'elsewhere'))).version).toBe(bundle.version);
+  });
+
+  it.each([
+    ['a direct identifier', '  - { name: phone, source: phone }\n', 6, /identifies a person directly/],
+    ['the id other than as a pseudonym', '  - { name: customer, source: id }\n', 6, /only as transform: pseudonym/],
+    ['a birth date without a band', '  - { name: born, source: birthDate }\n', 6, /needs a transform: age_band/],
+    ['an unknown aggregate', '  - { name: total, aggregate: sum_amount }\n', 6, /unknown aggregate "sum_amount"/],
+    ['an unknown source', '  - { name: owner, source: ownerId }\n', 6, /identifies a person directly/],
+    ['a duplicate column', '  - { name: tier, source: segment }\n', 6, /duplicate column "tier"/],
+  ])('rejects a dataset column naming %s, with its line', async (_what, column, line, reason) => {
+    await expectProblem({ 'datasets/tiers.yaml': dataset + column }, { file: 'datasets/tiers.yaml', line, reason });
+  });
+
+  it('rejects a dataset with an unknown purpose, a bad k, or a generalization that does not fit its column', async () => {
+    await expectProblem({ 'datasets/tiers.yaml': dataset.replace('purpose: contact', 'purpose: marketing') }, { file: 'datasets/tiers.yaml', line: 2, reason: /unknown purpose "marketing"/ });
+    await expectProblem({ 'datasets/tiers.yaml': `${dataset}k: 1\n` }, { file: 'datasets/tiers.yaml', line: 6, reason: /k must be an integer from 2/ });
+    await expectProblem({ 'datasets/tiers.yaml': `${dataset}generalization:\n  - { tier: region }\n` }, { file: 'datasets/tiers.yaml', line: 7, reason: /does not apply to tier/ });
+    await expectProblem({ 'datasets/tiers.yaml': `${dataset}generalization:\n  - { pid: suppress }\n` }, { file: 'datasets/tiers.yaml', line: 7, reason: /not a quasi-identifier column/ });
+    await expectProblem({ 'datasets/tiers.yaml': dataset.replace('dataset: tiers', 'dataset: other') }, { file: 'datasets/tiers.yaml', line: 1, reason: /does not match its file name/ });
   });
 
   it('rejects a missing purposes.yaml', async () => {

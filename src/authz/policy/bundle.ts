@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { checkDatasetFile, datasetName } from './dataset-file.js';
 import { checkRoleFile, roleName } from './role-file.js';
 import { checkMasking, checkPurposes } from './tables.js';
-import { PolicyBundleError, type MaskStrategyName, type MaskingTable, type PolicyBundle, type PolicyProblem, type RoleDef } from './types.js';
+import { PolicyBundleError, type DatasetDef, type MaskStrategyName, type MaskingTable, type PolicyBundle, type PolicyProblem, type RoleDef } from './types.js';
 import { YamlSource } from './yaml-source.js';
 
 export * from './types.js';
@@ -17,14 +18,17 @@ const testFile = /\.test\.ya?ml$/;
 /**
  * Loads and validates the policy bundle in `dir`. Every problem is collected
  * and thrown as one PolicyBundleError: a bundle is used whole or not at all.
+ * Datasets live in `dir/datasets/` unless `datasetsDir` says otherwise (a
+ * second ConfigMap in Kubernetes, which cannot nest directories).
  */
-export async function loadBundle(dir: string): Promise<PolicyBundle> {
+export async function loadBundle(dir: string, datasetsDir: string = join(dir, DATASETS)): Promise<PolicyBundle> {
   const problems: PolicyProblem[] = [];
-  const names = await listPolicyFiles(dir, problems);
+  const names = await listPolicyFiles(dir, datasetsDir, problems);
   if (!names) throw new PolicyBundleError(problems);
   const sources = new Map<string, YamlSource>();
   for (const name of names) {
-    const src = await YamlSource.read(join(dir, name), problems);
+    const path = name.startsWith(`${DATASETS}/`) ? join(datasetsDir, name.slice(DATASETS.length + 1)) : join(dir, name);
+    const src = await YamlSource.read(path, problems);
     if (src) sources.set(name, src);
   }
   for (const required of [PURPOSES, MASKING]) {
@@ -35,6 +39,7 @@ export async function loadBundle(dir: string): Promise<PolicyBundle> {
   const purposes = purposesSrc ? checkPurposes(purposesSrc) : [];
   const masking = maskingSrc ? checkMasking(maskingSrc) : {};
   const roles = checkRoles(sources, { purposes, masking }, problems);
+  const datasets = checkDatasets(sources, purposes, problems);
   if (problems.length > 0) throw new PolicyBundleError(problems);
   return {
     version: bundleVersion(sources),
@@ -42,11 +47,12 @@ export async function loadBundle(dir: string): Promise<PolicyBundle> {
     roles,
     masking: deepFreeze(masking),
     purposes: deepFreeze(purposes),
+    datasets,
   };
 }
 
 /** Policy files relative to `dir`, sorted: top-level YAML (tests excluded) and datasets/*.yaml. */
-async function listPolicyFiles(dir: string, problems: PolicyProblem[]): Promise<string[] | undefined> {
+async function listPolicyFiles(dir: string, datasetsDir: string, problems: PolicyProblem[]): Promise<string[] | undefined> {
   let top: string[];
   try {
     top = await readdir(dir);
@@ -55,11 +61,12 @@ async function listPolicyFiles(dir: string, problems: PolicyProblem[]): Promise<
     return undefined;
   }
   const names = top.filter((n) => yamlFile.test(n) && !testFile.test(n));
-  if (top.includes(DATASETS)) {
-    // Datasets are versioned with the bundle now; their validation comes with the analytics view.
-    const datasets = await readdir(join(dir, DATASETS)).catch(() => []);
-    names.push(...datasets.filter((n) => yamlFile.test(n) && !testFile.test(n)).map((n) => `${DATASETS}/${n}`));
-  }
+  // No datasets directory means no datasets; an unreadable one is a problem like any other.
+  const datasets = await readdir(datasetsDir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') problems.push({ file: datasetsDir, line: 1, reason: `cannot read datasets directory (${error.code ?? 'error'})` });
+    return [] as string[];
+  });
+  names.push(...datasets.filter((n) => yamlFile.test(n) && !testFile.test(n)).map((n) => `${DATASETS}/${n}`));
   return names.sort();
 }
 
@@ -89,6 +96,21 @@ function checkRoles(
     if (role) roles.set(role.name, deepFreeze(role));
   }
   return roles;
+}
+
+function checkDatasets(sources: Map<string, YamlSource>, purposes: string[], problems: PolicyProblem[]): Map<string, DatasetDef> {
+  const datasets = new Map<string, DatasetDef>();
+  for (const [name, src] of sources) {
+    if (!name.startsWith(`${DATASETS}/`)) continue;
+    const expectedName = name.slice(DATASETS.length + 1).replace(yamlFile, '');
+    if (!datasetName.test(expectedName)) {
+      problems.push({ file: src.file, line: 1, reason: `file name "${name}" is not a dataset name ([a-z][a-z0-9_]*.yaml)` });
+      continue;
+    }
+    const dataset = checkDatasetFile(src, { expectedName, purposes });
+    if (dataset) datasets.set(dataset.name, deepFreeze(dataset));
+  }
+  return datasets;
 }
 
 /** sha-256 over sorted file names and key-sorted parsed content: comments and layout do not count. */

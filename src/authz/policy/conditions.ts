@@ -1,5 +1,5 @@
 import type { Principal } from '../principal.js';
-import { subjects, type FieldSpec, type ScalarField, type SubjectName } from '../subjects.js';
+import { isMemoryOnly, subjects, type FieldSpec, type ScalarField, type SubjectName } from '../subjects.js';
 import type { Conditions } from './types.js';
 import { isRecord, type Path, type YamlSource } from './yaml-source.js';
 
@@ -63,7 +63,7 @@ export function resolveConditionField(subject: SubjectName, dotted: string): Sca
     const last = i === segments.length - 1;
     if (spec.kind === 'scalar') {
       if (!last) return `"${name}" of ${current} is not a relation: cannot follow "${dotted}"`;
-      if (!spec.column) return `field "${name}" of ${current} has no plain column (encrypted): it cannot be used in a condition`;
+      if (!spec.column && !isMemoryOnly(current)) return `field "${name}" of ${current} has no plain column (encrypted): it cannot be used in a condition`;
       return spec;
     }
     if (last) return `"${name}" of ${current} is a relation: name one of its fields, e.g. "${name}.id"`;

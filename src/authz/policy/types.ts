@@ -56,6 +56,8 @@ export interface PolicyBundle {
   roles: Map<string, RoleDef>;
   masking: MaskingTable;
   purposes: string[];
+  /** Analytics datasets by name (policies/datasets/). */
+  datasets: Map<string, DatasetDef>;
 }
 
 export class PolicyBundleError extends Error {
@@ -67,4 +69,24 @@ export class PolicyBundleError extends Error {
     super(`invalid policy bundle (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
     this.problems = problems;
   }
+}
+
+/** One column of an analytics dataset (policies/datasets/*.yaml). */
+export type DatasetColumnDef =
+  | { name: string; kind: 'pseudonym'; type: 'string' }
+  | { name: string; kind: 'attribute'; source: string; transform: string; type: 'string' }
+  | { name: string; kind: 'aggregate'; aggregate: string; type: 'string' | 'int' };
+
+/** A minimized dataset: what analytics may pull, generalized until every quasi-identifier group has k rows. */
+export interface DatasetDef {
+  name: string;
+  description?: string;
+  file: string;
+  purpose: string;
+  k: number;
+  /** required: only customers with an active consent for the purpose; unless_withdrawn: all but those who withdrew it. */
+  consent: 'required' | 'unless_withdrawn';
+  columns: DatasetColumnDef[];
+  /** Steps tried in order on rows whose group is smaller than k: column → generalizer. */
+  generalization: Array<Record<string, string>>;
 }
