@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GraphQLError } from 'graphql';
 import { sql } from 'drizzle-orm';
 import { Authenticator } from '../auth/authenticate.js';
-import { assertSamePlan } from '../authz/dataset/access.js';
+import { assertSamePlan, datasetFor } from '../authz/dataset/access.js';
 import { DatasetReader, datasetDecision, type RunQuery } from '../authz/dataset/reader.js';
 import type { AccessDecision } from '../authz/decision.js';
 import { planProjection, cellKey, type Requested } from '../authz/projection.js';
@@ -214,8 +214,11 @@ function drainFaults(ctx: Context): AccessDecision[] {
 }
 
 async function datasetSource(ctx: Context, grant: ExportRow, planned: string | null): Promise<Source> {
-  const def = grant.dataset ? ctx.authz.bundle.datasets.get(grant.dataset) : undefined;
-  if (!def) throw new ForbiddenError('the dataset of this grant is no longer in the policy bundle', { subject: 'Export', action: 'export', reason: 'DATASET_REMOVED' });
+  if (!grant.dataset || !ctx.authz.bundle.datasets.has(grant.dataset)) {
+    throw new ForbiddenError('the dataset of this grant is no longer in the policy bundle', { subject: 'Export', action: 'export', reason: 'DATASET_REMOVED' });
+  }
+  // The holder must still be allowed to read the dataset: a grant does not outlive the policy that allowed it.
+  const def = datasetFor(ctx.authz, grant.dataset);
   const reader = new DatasetReader(def, ctx.pseudonymKey);
   const observer = requestObserver(ctx);
   const enforced = <T>(run: (query: RunQuery) => Promise<T>) =>

@@ -6,11 +6,11 @@ import type { ReleasePlan } from './anonymity.js';
 import { quasiColumns } from './anonymity.js';
 import { aggregates, sourceTransforms } from './vocabulary.js';
 
-/** The dataset `name` if the caller's policy lets them `action` it, else a FORBIDDEN naming only the dataset. */
-export function datasetFor(authz: RequestAuthz, name: string, action: 'read' | 'export' = 'read'): DatasetDef {
+/** The dataset `name` if the caller's policy lets them read it (to page it, ask for it, or pull it in bulk), else FORBIDDEN. */
+export function datasetFor(authz: RequestAuthz, name: string): DatasetDef {
   const def = authz.bundle.datasets.get(name);
   if (!def) throw new BadUserInputError(`unknown dataset "${name.slice(0, 64)}"`, { argument: 'name' });
-  if (action === 'read' && !authz.ability(def.purpose).can('read', tag('Dataset', { name: def.name, purpose: def.purpose }))) {
+  if (!authz.ability(def.purpose).can('read', tag('Dataset', { name: def.name, purpose: def.purpose }))) {
     throw new ForbiddenError(`not permitted to read dataset ${def.name}`, { subject: 'Dataset', action: 'read' });
   }
   return def;

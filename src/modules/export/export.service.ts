@@ -101,7 +101,7 @@ export async function requestExport(ctx: Context, input: RequestExportInput): Pr
     policyVersion: ctx.authz.bundle.version,
   };
   if (input.dataset) {
-    const def = datasetFor(ctx.authz, input.dataset, 'export');
+    const def = datasetFor(ctx.authz, input.dataset);
     if (def.purpose !== input.purpose) throw new BadUserInputError(`dataset ${def.name} serves purpose ${def.purpose}`, { argument: 'purpose' });
     values = { ...base, kind: 'dataset', dataset: def.name };
   } else {
