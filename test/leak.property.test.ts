@@ -116,3 +116,40 @@ describe('no raw value a role may not see leaks through any query shape', () => 
     });
   }
 });
+
+/** The analytics surface: datasets and the export queue, for every role, with hostile arguments mixed in. */
+const datasetRootArb = fc.oneof(
+  fc
+    .record({
+      name: mostly(['customer_profile', 'regional_segments'], ['customers', '__proto__', '']),
+      first: mostly([1, 20, 100], [0, 101, -5]),
+      after: mostly([''], ['after: "garbage"', 'after: "eyJrIjpudWxsLCJpZCI6IngifQ.AAAA"']),
+      extra: fc.constantFrom('', 'dataset { name k columns { name derivation } }', 'd2: totalCount'),
+    })
+    .map(({ name, first, after, extra }) => `dataset(name: ${JSON.stringify(name)}, first: ${first}${after ? `, ${after}` : ''}) { totalCount suppressed ${extra} nodes { values } pageInfo { endCursor } }`),
+  fc.constantFrom(
+    'datasets { name purpose columns { name quasiIdentifier } }',
+    'exportRequests(first: 20) { nodes { id kind dataset customers state reason requestedBy } }',
+    'exportRequest(id: "00000000-0000-4000-8000-000000000000") { id }',
+  ),
+);
+
+describe('no identifier leaks through the analytics surface', () => {
+  for (const principal of Object.keys(mayRevealRaw)) {
+    it(`holds for ${principal}`, async () => {
+      // Whatever the role: a dataset or the export queue never carries a customer's internal id or sensitive value.
+      const forbidden = server.customers.flatMap((c) => [c.id, ...SENSITIVE.map((f) => c[f]).filter((v): v is string => Boolean(v))]);
+      await fc.assert(
+        fc.asyncProperty(fc.array(datasetRootArb, { minLength: 1, maxLength: 2 }), async (roots) => {
+          const res = await gql(server, principal, `query { ${roots.map((r, i) => `q${i}: ${r}`).join(' ')} }`);
+          expect(res.status).toBeLessThan(500);
+          const found = new Set(strings(res.json));
+          for (const value of forbidden) {
+            if (found.has(value) || (value.length > 6 && res.text.includes(value))) throw new Error(`${principal} received a customer identifier through the analytics surface`);
+          }
+        }),
+        { numRuns: 40, seed: 20261129 },
+      );
+    });
+  }
+});
