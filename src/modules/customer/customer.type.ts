@@ -86,8 +86,8 @@ export class CustomerOrder {
   direction!: SortDirection;
 }
 
-@InputType({ description: 'Every filter needs the `filter` permission on its field; phone and email need `lookup`.' })
-export class CustomerFilter {
+@InputType('ExportCustomerFilter', { description: 'List attributes only: exports never filter by a personal value.' })
+export class CustomerListFilter {
   @Field(() => String, { nullable: true })
   city?: string;
 
@@ -102,7 +102,10 @@ export class CustomerFilter {
 
   @Field(() => String, { nullable: true })
   ownerId?: string;
+}
 
+@InputType({ description: 'Every filter needs the `filter` permission on its field; phone and email need `lookup`.' })
+export class CustomerFilter extends CustomerListFilter {
   @Field(() => String, { nullable: true, description: 'Exact name.' })
   name?: string;
 

@@ -1,6 +1,7 @@
 import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { PageInfo, Purpose } from '../common/common.types.js';
+import { CustomerListFilter } from '../customer/customer.type.js';
 
 export enum ExportState {
   PENDING = 'pending',
@@ -18,28 +19,10 @@ export enum ExportKind {
 }
 registerEnumType(ExportKind, { name: 'ExportKind' });
 
-@InputType({ description: 'List attributes only: exports never filter by a personal value.' })
-export class ExportCustomerFilter {
-  @Field(() => String, { nullable: true })
-  city?: string;
-
-  @Field(() => String, { nullable: true })
-  province?: string;
-
-  @Field(() => String, { nullable: true })
-  tier?: string;
-
-  @Field(() => String, { nullable: true })
-  segment?: string;
-
-  @Field(() => String, { nullable: true })
-  ownerId?: string;
-}
-
 @InputType({ description: 'An identified customer list, read as the requester reads it (same rows, same masking).' })
 export class ExportCustomersInput {
-  @Field(() => ExportCustomerFilter, { nullable: true })
-  filter?: ExportCustomerFilter;
+  @Field(() => CustomerListFilter, { nullable: true })
+  filter?: CustomerListFilter;
 
   @Field(() => [String], { description: 'Customer fields, e.g. ["name", "city", "tier", "phone"] (phone comes masked).' })
   fields!: string[];
