@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonical, GENESIS_HASH, hashRecord, type Hashable, invalidReason } from './record.js';
 import { auditEvent } from './test-db.js';
@@ -67,5 +68,18 @@ describe(invalidReason.name, () => {
   ])('names %s when it is malformed, without quoting the value', (key, change) => {
     const reason = invalidReason({ ...auditEvent(), ...change });
     expect(reason).toMatch(new RegExp(`^${key.replace('.', '\\.')}: `));
+  });
+});
+
+describe('storable text', () => {
+  it('refuses exactly the strings PostgreSQL text cannot keep as they are (NUL, an unpaired surrogate)', () => {
+    const units = fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('a', '\u0000', '\ud800', '\udc00', '\ud83d', '\ude00', '张') }));
+    fc.assert(
+      fc.property(units, (text) => {
+        const keeps = !text.includes('\u0000') && Buffer.from(text, 'utf8').toString('utf8') === text;
+        expect(invalidReason({ ...auditEvent(), reason: text }) === null).toBe(keeps);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -109,5 +109,7 @@ export function invalidReason(event: AuditEventInput): string | null {
 
 /** PostgreSQL text refuses NUL, and an unpaired surrogate would not survive UTF-8: the stored row would no longer hash the same. */
 function storable(text: string): boolean {
-  return !text.includes('\u0000') && Buffer.from(text, 'utf8').toString('utf8') === text;
+  return !text.includes('\u0000') && !unpairedSurrogate.test(text);
 }
+
+const unpairedSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

@@ -30,6 +30,15 @@ export interface Context {
   decisions: AccessDecision[];
 }
 
+/** What each kind of fault means, for the log line (ids only ride along in `fault`). */
+const faultMessages: Readonly<Record<EnforcementFault['kind'], string>> = {
+  row: 'enforcement fault: SQL returned a row the in-memory check refuses (dropped)',
+  read: 'enforcement fault: SQL and in-memory check disagree on a field read (withheld)',
+  reveal: 'enforcement fault: SQL and in-memory check disagree on a reveal (withheld)',
+  decrypt: 'enforcement fault: a ciphertext failed to decrypt (moved or tampered; withheld)',
+  erased: 'enforcement fault: reveal of a customer whose data key is destroyed (withheld)',
+};
+
 export function readContext(ctx: Context): ReadContext {
   return {
     db: ctx.db,
@@ -47,7 +56,7 @@ export function readContext(ctx: Context): ReadContext {
         decision: 'deny',
         reason: `enforcement fault: ${fault.kind}`,
       });
-      ctx.logger.warn({ fault, principal: ctx.principal.id }, 'enforcement fault: SQL and in-memory check disagree');
+      ctx.logger.warn({ fault, principal: ctx.principal.id }, faultMessages[fault.kind]);
     },
     observer: requestObserver(ctx),
   };
