@@ -14,6 +14,7 @@ import {
   type RotationSummary,
 } from '../crypto/rotate.js';
 import { describeFailure } from './describe-failure.js';
+import { integerOption, UsageError } from './args.js';
 
 const usage = `usage: npm run keys:rotate -- [--batch N] [--pause MS] [--dry-run]
   Re-wraps every data key not wrapped by KEK_ACTIVE_ID under it, online and in
@@ -23,23 +24,12 @@ const usage = `usage: npm run keys:rotate -- [--batch N] [--pause MS] [--dry-run
   --pause MS  pause between batches, 0..60000 (default 0), to spare a busy database
   --dry-run   count the keys that would be re-wrapped, per key-encryption key; change nothing`;
 
-/** A mistake in the command line: reported with the usage, exit 2. */
-class UsageError extends Error {}
-
 interface Args {
   batch: number;
   pauseMs: number;
   dryRun: boolean;
 }
 
-function integer(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
-  if (text === undefined) return fallback;
-  const value = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${text}"`);
-  }
-  return value;
-}
 
 function parse(argv: string[]): Args {
   let values: { batch?: string; pause?: string; 'dry-run'?: boolean };
@@ -54,8 +44,8 @@ function parse(argv: string[]): Args {
     throw new UsageError((error as Error).message);
   }
   return {
-    batch: integer('batch', values.batch, DEFAULT_BATCH_SIZE, 1, MAX_BATCH_SIZE),
-    pauseMs: integer('pause', values.pause, 0, 0, 60_000),
+    batch: integerOption('batch', values.batch, DEFAULT_BATCH_SIZE, 1, MAX_BATCH_SIZE),
+    pauseMs: integerOption('pause', values.pause, 0, 0, 60_000),
     dryRun: values['dry-run'] ?? false,
   };
 }

@@ -5,6 +5,7 @@ import { loadConfig } from '../config.js';
 import { shredCustomer, type ShredOutcome } from '../crypto/shred.js';
 import { createDb, type Db } from '../db/client.js';
 import { describeFailure } from './describe-failure.js';
+import { UsageError } from './args.js';
 
 const usage = `usage: npm run keys:shred -- --customer <uuid> --yes
   Destroys one customer's data key (crypto-shredding): phone, email, address,
@@ -12,9 +13,6 @@ const usage = `usage: npm run keys:shred -- --customer <uuid> --yes
   their masks and lookup indexes are cleared. This cannot be undone.
   --customer ID  the customer's id (uuid)
   --yes          confirms the erasure; refused without it`;
-
-/** A mistake in the command line: reported with the usage, exit 2. */
-class UsageError extends Error {}
 
 /** What the command was asked to do that cannot be done (unknown customer): exit 1. */
 class RefusedError extends Error {}

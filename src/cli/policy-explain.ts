@@ -5,12 +5,10 @@ import { demoPrincipal, demoPrincipals } from '../authz/policy/demo-principals.j
 import type { Principal } from '../authz/principal.js';
 import { actions, subjects, type FieldSpec, type SubjectName } from '../authz/subjects.js';
 import { loadConfig } from '../config.js';
+import { UsageError } from './args.js';
 
 const usage = `usage: npm run policy:explain -- --principal <id> --action <action> --subject <Subject>
          [--field <field>] [--resource '<json object>'] [--purpose <purpose>] [--dir <policy dir>]`;
-
-/** A mistake in the command line: reported with the usage, exit 2. */
-class UsageError extends Error {}
 
 interface Request {
   principal: Principal;

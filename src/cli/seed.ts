@@ -3,14 +3,12 @@ import { loadConfig } from '../config.js';
 import { createDb } from '../db/client.js';
 import { DEFAULT_SEED, MAX_CUSTOMERS } from '../db/seed/generate.js';
 import { seedDatabase, type SeedSummary } from '../db/seed/load.js';
+import { integerOption, UsageError } from './args.js';
 
 const usage = `usage: npm run db:seed -- [--customers N] [--seed S] [--reset]
   --customers N  customers to generate, 1..${MAX_CUSTOMERS} (default 300), with about 10 orders each
   --seed S       generator seed, 0..4294967295 (default ${DEFAULT_SEED}); same seed, same data
   --reset        delete existing customer data first (otherwise an already seeded database is left alone)`;
-
-/** A mistake in the command line: reported with the usage, exit 2. */
-class UsageError extends Error {}
 
 interface Args {
   customers: number;
@@ -18,14 +16,6 @@ interface Args {
   reset: boolean;
 }
 
-function integer(name: string, text: string | undefined, fallback: number, max: number, min = 0): number {
-  if (text === undefined) return fallback;
-  const value = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${text}"`);
-  }
-  return value;
-}
 
 function parse(argv: string[]): Args {
   let values: { customers?: string; seed?: string; reset?: boolean };
@@ -40,8 +30,8 @@ function parse(argv: string[]): Args {
     throw new UsageError((error as Error).message);
   }
   return {
-    customers: integer('customers', values.customers, 300, MAX_CUSTOMERS, 1),
-    seed: integer('seed', values.seed, DEFAULT_SEED, 2 ** 32 - 1),
+    customers: integerOption('customers', values.customers, 300, 1, MAX_CUSTOMERS),
+    seed: integerOption('seed', values.seed, DEFAULT_SEED, 0, 2 ** 32 - 1),
     reset: values.reset ?? false,
   };
 }

@@ -87,6 +87,8 @@ export function createExportRoute(deps: HandlerDeps) {
       const wanted = limit ?? Number.POSITIVE_INFINITY;
       let after = cursor?.id ?? null;
       let complete = false;
+      /** Rows the grant still allows, as the last reservation left it (unknown until one ran). */
+      let remaining: number | undefined;
       const out: string[] = [];
       if (format === 'csv' && !cursor) out.push(csvLine(source.columns));
       const start = () => {
@@ -100,7 +102,11 @@ export function createExportRoute(deps: HandlerDeps) {
       while (sent < wanted) {
         const batch = await source.read(after, Math.min(BATCH, wanted - sent));
         let granted = batch.rows.length;
-        if (granted > 0) granted = await reserve(ctx, grant.id, granted);
+        if (granted > 0) {
+          const reserved = await reserve(ctx, grant.id, granted);
+          granted = reserved.granted;
+          remaining = reserved.remaining ?? remaining;
+        }
         if (granted === 0 && batch.rows.length > 0) {
           if (sent === 0) throw grantRefusal(await findExport(ctx, grant.id));
           break; // the grant ran out mid-way: what was sent stands, the next request is refused with the reason
@@ -127,7 +133,7 @@ export function createExportRoute(deps: HandlerDeps) {
         }
       }
       if (pageMode) {
-        const remaining = await remainingOf(ctx, grant.id);
+        remaining ??= await remainingOf(ctx, grant.id);
         res.setHeader('x-export-rows', String(sent));
         res.setHeader('x-export-remaining', String(remaining));
         res.setHeader('x-export-complete', String(complete));
@@ -174,8 +180,8 @@ function grantRefusal(grant: ExportRow): ForbiddenError {
   return new ForbiddenError(`export grant is ${state}`, { subject: 'Export', action: 'export', reason: `GRANT_${state.toUpperCase()}` });
 }
 
-/** Reserves up to `n` rows of the grant's cap in one statement; returns how many were granted (0: unusable). */
-async function reserve(ctx: Context, id: string, n: number): Promise<number> {
+/** Reserves up to `n` rows of the grant's cap in one statement: how many were granted (0: unusable) and what is left. */
+async function reserve(ctx: Context, id: string, n: number): Promise<{ granted: number; remaining: number | undefined }> {
   const rows = await queryRows(
     ctx.db,
     sql`with cur as (
@@ -184,9 +190,10 @@ async function reserve(ctx: Context, id: string, n: number): Promise<number> {
           for update)
         update export_requests e set rows_exported = least(e.row_limit, e.rows_exported + ${n}::int)
         from cur where e.id = cur.id
-        returning e.rows_exported - cur.rows_exported as granted`,
+        returning e.rows_exported - cur.rows_exported as granted, e.row_limit - e.rows_exported as remaining`,
   );
-  return Number(rows[0]?.granted ?? 0);
+  const row = rows[0];
+  return row ? { granted: Number(row.granted), remaining: Number(row.remaining) } : { granted: 0, remaining: undefined };
 }
 
 async function remainingOf(ctx: Context, id: string): Promise<number> {
@@ -206,7 +213,11 @@ async function appendAudit(ctx: Context, deps: HandlerDeps, decisions: AccessDec
   }
 }
 
-/** Enforcement faults of the last read (the reader reports them as deny decisions). */
+/**
+ * Enforcement faults of the last read (the reader reports them as deny
+ * decisions); its read decisions are dropped, since the export decision of
+ * the batch stands for them (same rows, same fields).
+ */
 function drainFaults(ctx: Context): AccessDecision[] {
   const faults = ctx.decisions.filter((d) => d.action === 'deny');
   ctx.decisions.length = 0;
@@ -280,8 +291,6 @@ function customerSource(ctx: Context, grant: ExportRow): Source {
         }
         return out;
       });
-      // The reader's own read decisions are replaced by the export decision below (same rows, same fields).
-      ctx.decisions.splice(0, ctx.decisions.length, ...ctx.decisions.filter((d) => d.action === 'deny'));
       const ids = page.rows.map((r) => r.id);
       const sorted = (s: Set<string>) => [...s].sort();
       return {

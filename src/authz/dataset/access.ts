@@ -9,7 +9,7 @@ import { aggregates, sourceTransforms } from './vocabulary.js';
 /** The dataset `name` if the caller's policy lets them read it (to page it, ask for it, or pull it in bulk), else FORBIDDEN. */
 export function datasetFor(authz: RequestAuthz, name: string): DatasetDef {
   const def = authz.bundle.datasets.get(name);
-  if (!def) throw new BadUserInputError(`unknown dataset "${name.slice(0, 64)}"`, { argument: 'name' });
+  if (!def) throw new BadUserInputError('unknown dataset (the `datasets` query lists the ones you may read)', { argument: 'name' });
   if (!authz.ability(def.purpose).can('read', tag('Dataset', { name: def.name, purpose: def.purpose }))) {
     throw new ForbiddenError(`not permitted to read dataset ${def.name}`, { subject: 'Dataset', action: 'read' });
   }

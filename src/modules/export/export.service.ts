@@ -75,7 +75,7 @@ function checkCustomerQuery(ctx: Context, q: CustomerExportQuery): CustomerExpor
   const fields = [...new Set(q.fields ?? [])];
   if (fields.length === 0 || fields.length > known.length) throw new BadUserInputError('customers.fields must name the columns to export', { argument: 'customers.fields' });
   const unknown = fields.filter((f) => !known.includes(f));
-  if (unknown.length > 0) throw new BadUserInputError(`unknown Customer field ${unknown.map((f) => f.slice(0, 40)).join(', ')}`, { argument: 'customers.fields' });
+  if (unknown.length > 0) throw new BadUserInputError(`customers.fields names ${unknown.length} field(s) Customer does not have`, { argument: 'customers.fields' });
   const refused = fields.filter((f) => !ctx.authz.canEver('read', 'Customer', f));
   if (refused.length > 0) throw ForbiddenError.fields('Customer', refused);
   return { filter, fields };
