@@ -48,6 +48,54 @@ describe(AuditLog.name, () => {
     expect(await verifyChain(db)).toEqual({ ok: true, count: 3, lastSeq: 3 });
   });
 
+  it('links each later flush to the head it committed, taking the chain lock only for the first', async () => {
+    const log = new AuditLog(db);
+    for (const i of range(5)) await log.append([auditEvent({ recordIds: [`c-${i}`] })]);
+    expect(log.stats()).toMatchObject({ appended: 5, batches: 5, locked: 1, failures: 0 });
+    expect(await verifyChain(db)).toEqual({ ok: true, count: 5, lastSeq: 5 });
+  });
+
+  it('goes the locked way when another appender extended the chain since, and still keeps one chain', async () => {
+    const second = (await testDb.reopen?.()) ?? testDb.handle;
+    try {
+      const mine = new AuditLog(db);
+      const theirs = new AuditLog(second.db);
+      await mine.append([auditEvent()]);
+      await theirs.append([auditEvent(), auditEvent()]);
+      const [record] = await mine.append([auditEvent()]);
+      expect(record!.seq).toBe(4);
+      expect(mine.stats()).toMatchObject({ appended: 2, locked: 2, failures: 0 });
+      expect(await storedSeqs()).toEqual(range(4));
+      expect(await verifyChain(db)).toEqual({ ok: true, count: 4, lastSeq: 4 });
+    } finally {
+      if (second !== testDb.handle) await second.close();
+    }
+  });
+
+  it('starts again from the stored head when the one it remembers is gone', async () => {
+    const log = new AuditLog(db);
+    await log.append([auditEvent(), auditEvent()]);
+    await asOwner(db, sql`delete from audit_events`);
+    const [record] = await log.append([auditEvent()]);
+    expect(record).toMatchObject({ seq: 1, prevHash: GENESIS_HASH });
+    expect(await verifyChain(db)).toEqual({ ok: true, count: 1, lastSeq: 1 });
+  });
+
+  it('never dates a record before the one it follows, whatever the writer\'s clock says', async () => {
+    const log = new AuditLog(db);
+    const [first] = await log.append([auditEvent()]);
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(first!.at.getTime() - 3_600_000);
+    try {
+      const [second] = await log.append([auditEvent()]);
+      expect(second!.at.getTime()).toBe(first!.at.getTime());
+    } finally {
+      clock.mockRestore();
+    }
+    const stored = await queryRows(db, sql`select (extract(epoch from at) * 1000)::float8 as ms from audit_events order by seq`);
+    expect(stored.map((r) => r.ms)).toEqual([first!.at.getTime(), first!.at.getTime()]);
+    expect(await verifyChain(db)).toMatchObject({ ok: true, count: 2 });
+  });
+
   it('resolves only once the records are committed and readable by others', async () => {
     const other = (await testDb.reopen?.()) ?? testDb.handle;
     try {
@@ -149,11 +197,14 @@ describe(AuditLog.name, () => {
     const other = await testDb.reopen!();
     try {
       const log = new AuditLog(db, { flushTimeoutMs: 200 });
+      // With a head it committed, the log would insert in one statement; a held lock sends it the locked way.
+      await log.append([auditEvent()]);
       await other.db.transaction(async (tx) => {
         await tx.execute(sql`select pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
         await expect(log.append([auditEvent()])).rejects.toMatchObject({ kind: 'unavailable' });
       });
       await expect(log.append([auditEvent()])).resolves.toHaveLength(1);
+      expect(await verifyChain(db)).toEqual({ ok: true, count: 2, lastSeq: 2 });
     } finally {
       await other.close();
     }

@@ -40,6 +40,18 @@ export interface AuditLogStats {
   queued: number;
   /** Flushes whose transaction failed (every append in them was rejected). */
   failures: number;
+  /**
+   * Flushes that took the chain lock and read the head: the first, and those after another
+   * appender extended the chain or held the lock. The others were one INSERT after the known head.
+   */
+  locked: number;
+}
+
+interface ChainHead {
+  seq: number;
+  hash: Buffer;
+  /** Its `at`: no later record may be earlier, whatever the clocks of the replicas say. */
+  atMs: number;
 }
 
 interface Pending {
@@ -58,9 +70,11 @@ export class AuditLog {
   private readonly logger: AuditLogOptions['logger'];
   private readonly flushTimeoutMs: number;
   private queue: Pending[] = [];
+  /** The last record this log committed: the next flush tries to link to it in one statement. */
+  private head: ChainHead | null = null;
   private running: Promise<void> | null = null;
   private closed = false;
-  private counters = { appended: 0, batches: 0, queued: 0, failures: 0 };
+  private counters = { appended: 0, batches: 0, queued: 0, failures: 0, locked: 0 };
 
   constructor(
     private readonly db: Db,
@@ -132,7 +146,9 @@ export class AuditLog {
   private async flushBatch(batch: Pending[]): Promise<void> {
     const events = batch.flatMap((p) => p.events);
     try {
-      const records = await this.db.transaction((tx) => writeChained(tx, events, this.flushTimeoutMs));
+      const records = (this.head && (await appendAfter(this.db, events, this.head))) || (await this.appendLocked(events));
+      const last = records.at(-1)!;
+      this.head = { seq: last.seq, hash: last.hash, atMs: last.at.getTime() };
       this.counters.batches += 1;
       this.counters.appended += records.length;
       let offset = 0;
@@ -141,6 +157,7 @@ export class AuditLog {
         offset += pending.events.length;
       }
     } catch (cause) {
+      this.head = null;
       this.counters.failures += 1;
       const error = new AuditStoreError('unavailable', 'audit store unavailable: records not written', { cause });
       for (const pending of batch) pending.reject(error);
@@ -148,6 +165,11 @@ export class AuditLog {
     } finally {
       this.counters.queued -= events.length;
     }
+  }
+
+  private appendLocked(events: AuditEventInput[]): Promise<AuditRecord[]> {
+    this.counters.locked += 1;
+    return this.db.transaction((tx) => writeChained(tx, events, this.flushTimeoutMs));
   }
 
   private report(cause: unknown, events: number): void {
@@ -185,22 +207,15 @@ async function writeChained(tx: Db, events: AuditEventInput[], timeoutMs: number
     start(tx, sql`select pg_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))})`),
     start(
       tx,
-      sql`select s.seq::text as seq, s.hash, (extract(epoch from clock_timestamp()) * 1000)::float8 as now_ms
+      sql`select s.seq::text as seq, s.hash, (extract(epoch from s.at) * 1000)::float8 as at_ms,
+                 (extract(epoch from clock_timestamp()) * 1000)::float8 as now_ms
           from (select 1) as one
-          left join lateral (select seq, hash from audit_events order by seq desc limit 1) as s on true`,
+          left join lateral (select seq, hash, at from audit_events order by seq desc limit 1) as s on true`,
     ),
   ]);
-  // The database clock, read under the lock, keeps `at` non-decreasing along seq across replicas.
-  const at = new Date(Math.floor(head!.now_ms as number));
-  let seq = head!.seq === null ? 0 : Number(head!.seq);
-  let prevHash = toBuffer(head!.hash) ?? GENESIS_HASH;
-  const records = events.map((event): AuditRecord => {
-    seq += 1;
-    const hash = hashRecord(prevHash, { ...event, seq, at });
-    const record = { ...event, seq, at, prevHash, hash };
-    prevHash = hash;
-    return record;
-  });
+  const found: ChainHead | null =
+    head!.seq === null ? null : { seq: Number(head!.seq), hash: toBuffer(head!.hash)!, atMs: head!.at_ms as number };
+  const records = chain(events, found, head!.now_ms as number);
   await start(
     tx,
     sql`insert into audit_events
@@ -208,6 +223,59 @@ async function writeChained(tx: Db, events: AuditEventInput[], timeoutMs: number
     'audit_insert',
   );
   return records;
+}
+
+/**
+ * Links the events after `head` (or the genesis). `at` never goes back along
+ * seq: the clock of whoever writes is taken, unless the head is later.
+ */
+function chain(events: AuditEventInput[], head: ChainHead | null, clockMs: number): AuditRecord[] {
+  const at = new Date(Math.max(Math.floor(clockMs), head?.atMs ?? 0));
+  let seq = head?.seq ?? 0;
+  let prevHash = head?.hash ?? GENESIS_HASH;
+  return events.map((event): AuditRecord => {
+    seq += 1;
+    const hash = hashRecord(prevHash, { ...event, seq, at });
+    const record = { ...event, seq, at, prevHash, hash };
+    prevHash = hash;
+    return record;
+  });
+}
+
+/**
+ * The common case in one statement, no transaction: links the events after
+ * the head this log last committed and inserts them, provided the chain lock
+ * is free right now and that head is still there. Returns null when either
+ * fails, or when another appender has extended the chain since (the primary
+ * key refuses the taken seq), and the caller goes the locked way. Holding the
+ * lock while inserting keeps this writer out of a locked appender's way; a
+ * busy lock is never waited for here, so nothing can hang on this path.
+ */
+async function appendAfter(db: Db, events: AuditEventInput[], head: ChainHead): Promise<AuditRecord[] | null> {
+  const records = chain(events, head, Date.now());
+  try {
+    const rows = await start(
+      db,
+      sql`insert into audit_events
+          select * from json_populate_recordset(null::audit_events, ${JSON.stringify(records.map(toColumns))}::json)
+          where (select pg_try_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))}))
+            and exists (select 1 from audit_events where seq = ${head.seq} and hash = ${head.hash})
+          returning seq`,
+      'audit_insert_after',
+    );
+    return rows.length === records.length ? records : null;
+  } catch (e) {
+    if (sqlState(e) === UNIQUE_VIOLATION) return null;
+    throw e;
+  }
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+function sqlState(error: unknown): string | undefined {
+  const cause = (error as { cause?: unknown } | null)?.cause ?? error;
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
 }
 
 /** One record as the JSON object json_populate_recordset maps onto the table's columns. */
@@ -247,6 +315,6 @@ function copyEvent(e: AuditEventInput): AuditEventInput {
 function describeError(error: unknown): { name: string; code?: string } {
   const cause = (error as { cause?: unknown } | null)?.cause ?? error;
   const name = cause instanceof Error ? cause.name : typeof cause;
-  const code = (cause as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? { name, code } : { name };
+  const code = sqlState(error);
+  return code === undefined ? { name } : { name, code };
 }

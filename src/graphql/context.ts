@@ -28,6 +28,11 @@ export interface Context {
   span: Span;
   /** What the request decided, for the audit trail (appended before the response leaves in strict mode). */
   decisions: AccessDecision[];
+  /**
+   * The audit append of this request's decisions, once started; the response waits for it.
+   * A holder object, because Apollo hands plugins a shallow copy of the context.
+   */
+  audit: { committed?: Promise<void> };
 }
 
 /** What each kind of fault means, for the log line (ids only ride along in `fault`). */

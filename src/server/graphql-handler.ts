@@ -63,6 +63,19 @@ async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefi
   }
 }
 
+/** Waits for the request's audit append; false (logged, names only) when its records could not be committed. */
+async function auditCommitted(context: Context | undefined, logger: Logger): Promise<boolean> {
+  const committed = context?.audit.committed;
+  if (!committed) return true;
+  try {
+    await committed;
+    return true;
+  } catch (e) {
+    logger.error({ err: { name: (e as Error).name } }, 'audit store unavailable: response withheld');
+    return false;
+  }
+}
+
 /** Operation type for metric labels only (bounded: query | mutation), read cheaply from the raw text. */
 function operationType(parsed: unknown, url: URL): 'query' | 'mutation' {
   const query = (parsed as { query?: unknown } | null)?.query;
@@ -101,6 +114,7 @@ export function requestContext(deps: HandlerDeps, principal: Principal, span: Co
     telemetry,
     span,
     decisions: [],
+    audit: {},
   };
 }
 
@@ -121,7 +135,7 @@ export async function createGraphqlHandler(deps: HandlerDeps) {
     validationRules: protection.validationRules,
     plugins: [
       ...(protection.plugins as never[]),
-      requestPlugin({ audit: deps.audit, logger, metrics }),
+      requestPlugin({ audit: deps.audit, metrics }),
       // No HTTP caching of customer data, and no per-field cache hint bookkeeping (measured: ~6% of S1).
       ApolloServerPluginCacheControlDisabled(),
       ...(config.production ? [ApolloServerPluginLandingPageDisabled()] : []),
@@ -162,18 +176,30 @@ export async function createGraphqlHandler(deps: HandlerDeps) {
     const operation = operationType(parsed, url);
     const started = process.hrtime.bigint();
     const span = telemetry.startOperation(telemetry.parentFrom(req.headers));
+    let context: Context | undefined;
     try {
       const result = await withDeadline(
-        apollo.executeHTTPGraphQLRequest({
-          httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body: parsed },
-          context: () => contextFor(req, span),
-        }),
+        apollo
+          .executeHTTPGraphQLRequest({
+            httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body: parsed },
+            context: async () => (context = await contextFor(req, span)),
+          })
+          .then(async (response) => ((await auditCommitted(context, logger)) ? response : null)),
         config.requestTimeoutMs,
       );
-      if (!result) {
+      if (result === undefined) {
         span.setAttribute(Attr.outcome, 'deadline');
         metrics.requests.inc({ operation, outcome: 'deadline' });
         return sendJson(res, 503, { errors: [{ message: 'request deadline exceeded', extensions: { code: 'SERVICE_UNAVAILABLE' } }] });
+      }
+      if (result === null) {
+        // Strict audit: no record, no data.
+        span.setAttribute(Attr.outcome, 'audit_unavailable');
+        metrics.requests.inc({ operation, outcome: 'audit_unavailable' });
+        return sendJson(res, 503, {
+          errors: [{ message: 'audit trail unavailable: request refused', extensions: { code: 'SERVICE_UNAVAILABLE' } }],
+          extensions: { traceId: span.spanContext().traceId },
+        });
       }
       for (const [k, v] of result.headers) res.setHeader(k, v);
       res.statusCode = result.status ?? 200;

@@ -4,7 +4,6 @@ import type { AccessDecision } from '../authz/decision.js';
 import type { AuditEventInput } from '../audit/record.js';
 import { subjectNames } from '../authz/subjects.js';
 import type { Context } from '../graphql/context.js';
-import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from './metrics.js';
 import { Attr, SpanName } from '../telemetry/names.js';
 import { inSpan } from '../telemetry/tracing.js';
@@ -77,11 +76,11 @@ export function toEvents(ctx: Context, decisions: AccessDecision[]): AuditEventI
 }
 
 /**
- * Per request: names the operation span, records refusals, appends the
- * audit records before the response leaves (strict: if they cannot be
- * committed, the response carries no data), and hands out the trace id.
+ * Per request: names the operation span, records refusals, starts the
+ * audit append (the handler holds the response until it is committed), and
+ * hands out the trace id.
  */
-export function requestPlugin(opts: { audit: AuditSink | null; logger: Logger; metrics: Metrics }): ApolloServerPlugin<Context> {
+export function requestPlugin(opts: { audit: AuditSink | null; metrics: Metrics }): ApolloServerPlugin<Context> {
   return {
     // eslint-disable-next-line @typescript-eslint/require-await
     async requestDidStart() {
@@ -94,6 +93,7 @@ export function requestPlugin(opts: { audit: AuditSink | null; logger: Logger; m
             [Attr.document]: redactedDocument(document),
           });
         },
+        // eslint-disable-next-line @typescript-eslint/require-await
         async willSendResponse(ctx) {
           const { contextValue, response } = ctx;
           // A request refused before a context existed (authentication) has no span.
@@ -104,15 +104,16 @@ export function requestPlugin(opts: { audit: AuditSink | null; logger: Logger; m
           for (const d of decisions) opts.metrics.decisions.inc({ subject: d.subject, action: d.action, decision: d.decision });
           if (contextValue.faults.length > 0) opts.metrics.faults.inc(contextValue.faults.length);
           if (opts.audit && decisions.length > 0) {
-            try {
-              const events = toEvents(contextValue, decisions);
-              const span = contextValue.telemetry.child(SpanName.auditAppend, contextValue.span, { [Attr.auditRecords]: events.length });
-              await inSpan(span, () => opts.audit!.append(events));
+            // Started here, awaited by the HTTP handler once the response is serialized: the
+            // result's object tree is not held while the group commit runs (strict: no record, no data).
+            const events = toEvents(contextValue, decisions);
+            const span = contextValue.telemetry.child(SpanName.auditAppend, contextValue.span, { [Attr.auditRecords]: events.length });
+            const audited = inSpan(span, () => opts.audit!.append(events)).then(() => {
               contextValue.span.setAttribute(Attr.auditRecords, decisions.length);
-            } catch (e) {
-              opts.logger.error({ err: { name: (e as Error).name } }, 'audit store unavailable: response withheld');
-              failClosed(ctx);
-            }
+            });
+            // Whoever awaits it sees the failure; a request abandoned at its deadline must not leave it unhandled.
+            audited.catch(() => undefined);
+            contextValue.audit.committed = audited;
           }
           const traceId = contextValue.span.spanContext().traceId;
           if (response.body.kind === 'single') {
@@ -122,14 +123,4 @@ export function requestPlugin(opts: { audit: AuditSink | null; logger: Logger; m
       };
     },
   };
-}
-
-/** No audit record, no data: the response is replaced by one SERVICE_UNAVAILABLE error. */
-function failClosed(ctx: GraphQLRequestContextWillSendResponse<Context>): void {
-  const body = ctx.response.body;
-  if (body.kind !== 'single') return;
-  body.singleResult = {
-    errors: [{ message: 'audit trail unavailable: request refused', extensions: { code: 'SERVICE_UNAVAILABLE' } }],
-  };
-  ctx.response.http.status = 503;
 }
