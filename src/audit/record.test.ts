@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonical, GENESIS_HASH, hashRecord, type Hashable, invalidReason } from './record.js';
+import { auditActions, canonical, GENESIS_HASH, hashRecord, type Hashable, invalidReason } from './record.js';
 import { auditEvent } from './test-db.js';
 
 const at = new Date('2026-03-01T08:30:00.120Z');
@@ -19,6 +19,38 @@ describe(canonical.name, () => {
     expect(text).toContain('"at":"2026-03-01T08:30:00.120Z"');
     expect(text).toContain('"recordIds":["b","a"]');
     expect(text).toContain('"purpose":null');
+  });
+
+  it('is, byte for byte, the JSON of the v1 object in its fixed key order', () => {
+    const text = fc.string({ unit: 'grapheme', maxLength: 8 });
+    const list = fc.array(text, { maxLength: 4 });
+    const record = fc.record({
+      seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+      at: fc.date({ min: new Date('2000-01-01'), max: new Date('2999-12-31'), noInvalidDate: true }),
+      traceId: fc.option(text),
+      spanId: fc.option(text),
+      principalId: text,
+      roles: list,
+      action: fc.constantFrom(...auditActions),
+      subject: text,
+      recordIds: list,
+      fields: fc.record({ raw: list, masked: list, revealed: list, denied: list }),
+      purpose: fc.option(text),
+      decision: fc.constantFrom('allow' as const, 'deny' as const),
+      reason: fc.option(text),
+      policyVersion: text,
+    });
+    fc.assert(
+      fc.property(record, (r) => {
+        const v1 = JSON.stringify({
+          v: 1, seq: r.seq, at: r.at.toISOString(), traceId: r.traceId, spanId: r.spanId, principalId: r.principalId, roles: r.roles,
+          action: r.action, subject: r.subject, recordIds: r.recordIds,
+          fields: { raw: r.fields.raw, masked: r.fields.masked, revealed: r.fields.revealed, denied: r.fields.denied },
+          purpose: r.purpose, decision: r.decision, reason: r.reason, policyVersion: r.policyVersion,
+        });
+        expect(canonical(r)).toBe(v1);
+      }),
+    );
   });
 
   it('leaves out the hashes themselves', () => {

@@ -48,38 +48,53 @@ export const GENESIS_HASH: Buffer = Buffer.alloc(32, 0);
  * fixed key order (JSON.stringify keeps insertion order), arrays in their
  * stored order, time as ISO-8601 UTC with milliseconds. The leading `v`
  * lets a later format change coexist with records hashed under this one.
+ * The table reads its columns from this very text (type audit_canonical_v1).
  */
 export function canonical(record: Hashable): string {
+  return canonicalText(record.seq, record.at, canonicalBody(record));
+}
+
+/**
+ * Everything of the canonical text after `at`, as a JSON object: what the
+ * event says, known before its place in the chain is. The appender takes it
+ * when an event is accepted (a snapshot the caller can no longer change).
+ */
+export function canonicalBody(event: AuditEventInput): string {
   return JSON.stringify({
-    v: 1,
-    seq: record.seq,
-    at: record.at.toISOString(),
-    traceId: record.traceId,
-    spanId: record.spanId,
-    principalId: record.principalId,
-    roles: record.roles,
-    action: record.action,
-    subject: record.subject,
-    recordIds: record.recordIds,
+    traceId: event.traceId,
+    spanId: event.spanId,
+    principalId: event.principalId,
+    roles: event.roles,
+    action: event.action,
+    subject: event.subject,
+    recordIds: event.recordIds,
     fields: {
-      raw: record.fields.raw,
-      masked: record.fields.masked,
-      revealed: record.fields.revealed,
-      denied: record.fields.denied,
+      raw: event.fields.raw,
+      masked: event.fields.masked,
+      revealed: event.fields.revealed,
+      denied: event.fields.denied,
     },
-    purpose: record.purpose,
-    decision: record.decision,
-    reason: record.reason,
-    policyVersion: record.policyVersion,
+    purpose: event.purpose,
+    decision: event.decision,
+    reason: event.reason,
+    policyVersion: event.policyVersion,
   });
+}
+
+/** The canonical text of the record at `seq`, `at` whose body is `body` (from canonicalBody). */
+export function canonicalText(seq: number, at: Date, body: string): string {
+  return `{"v":1,"seq":${seq},"at":"${at.toISOString()}",${body.slice(1)}`;
 }
 
 /** sha-256(prevHash || canonical(record)): the link that makes any edit or reordering visible. */
 export function hashRecord(prevHash: Buffer, record: Hashable): Buffer {
-  return createHash('sha256').update(prevHash).update(canonical(record), 'utf8').digest();
+  return hashText(prevHash, canonical(record));
 }
 
-const fieldKinds = ['raw', 'masked', 'revealed', 'denied'] as const;
+/** sha-256(prevHash || text), text being a record's canonical text. */
+export function hashText(prevHash: Buffer, text: string): Buffer {
+  return createHash('sha256').update(prevHash).update(text, 'utf8').digest();
+}
 
 /**
  * Why an event cannot be stored as is (naming the key, never the value), or
@@ -89,27 +104,55 @@ const fieldKinds = ['raw', 'masked', 'revealed', 'denied'] as const;
 export function invalidReason(event: AuditEventInput): string | null {
   if (!(auditActions as readonly string[]).includes(event.action)) return 'action: not an audit action';
   if (event.decision !== 'allow' && event.decision !== 'deny') return 'decision: must be allow or deny';
-  const required = { principalId: event.principalId, subject: event.subject, policyVersion: event.policyVersion };
-  for (const [key, value] of Object.entries(required)) {
+  // One pass over the text: this runs for every event, and a list read's event has a record id per row.
+  let unstorable = false;
+  for (const key of requiredKeys) {
+    const value: unknown = event[key];
     if (typeof value !== 'string' || value === '') return `${key}: must be a non-empty string`;
+    unstorable ||= !storable(value);
   }
-  const optional = { traceId: event.traceId, spanId: event.spanId, purpose: event.purpose, reason: event.reason };
-  for (const [key, value] of Object.entries(optional)) {
-    if (value !== null && typeof value !== 'string') return `${key}: must be a string or null`;
+  for (const key of optionalKeys) {
+    const value: unknown = event[key];
+    if (value === null) continue;
+    if (typeof value !== 'string') return `${key}: must be a string or null`;
+    unstorable ||= !storable(value);
   }
-  const lists: Record<string, unknown> = { roles: event.roles, recordIds: event.recordIds };
-  for (const kind of fieldKinds) lists[`fields.${kind}`] = (event.fields as Partial<AuditFields> | null)?.[kind];
-  for (const [key, value] of Object.entries(lists)) {
-    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) return `${key}: must be an array of strings`;
+  const fields = event.fields as Partial<AuditFields> | null;
+  const lists = [
+    checkList('roles', event.roles),
+    checkList('recordIds', event.recordIds),
+    checkList('fields.raw', fields?.raw),
+    checkList('fields.masked', fields?.masked),
+    checkList('fields.revealed', fields?.revealed),
+    checkList('fields.denied', fields?.denied),
+  ];
+  for (const result of lists) {
+    if (typeof result === 'string') return result;
+    unstorable ||= !result;
   }
-  const texts = [...Object.values(required), ...Object.values(optional), ...Object.values(lists).flat()];
-  if (!texts.every((t) => t === null || storable(t as string))) return 'text: NUL or unpaired surrogate';
-  return null;
+  return unstorable ? 'text: NUL or unpaired surrogate' : null;
 }
+
+/** A list's problem, or whether all of its items are storable. */
+function checkList(key: string, value: unknown): string | boolean {
+  if (!Array.isArray(value)) return `${key}: must be an array of strings`;
+  let ok = true;
+  for (const item of value as unknown[]) {
+    if (typeof item !== 'string') return `${key}: must be an array of strings`;
+    ok &&= storable(item);
+  }
+  return ok;
+}
+
+const requiredKeys = ['principalId', 'subject', 'policyVersion'] as const;
+const optionalKeys = ['traceId', 'spanId', 'purpose', 'reason'] as const;
 
 /** PostgreSQL text refuses NUL, and an unpaired surrogate would not survive UTF-8: the stored row would no longer hash the same. */
 function storable(text: string): boolean {
+  // Most text has neither NUL nor any surrogate: one scan settles it.
+  if (!suspect.test(text)) return true;
   return !text.includes('\u0000') && !unpairedSurrogate.test(text);
 }
 
+const suspect = /[\u0000\uD800-\uDFFF]/;
 const unpairedSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

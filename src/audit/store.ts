@@ -2,7 +2,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
 import { toBuffer, type Row } from '../db/execute.js';
-import { type AuditEventInput, type AuditRecord, GENESIS_HASH, hashRecord, invalidReason } from './record.js';
+import { type AuditEventInput, type AuditRecord, canonicalBody, canonicalText, GENESIS_HASH, hashText, invalidReason } from './record.js';
 
 /**
  * The advisory lock that serializes chain extension across every process and
@@ -56,6 +56,8 @@ interface ChainHead {
 
 interface Pending {
   events: AuditEventInput[];
+  /** Their canonical bodies, taken when they were accepted (see canonicalBody). */
+  bodies: string[];
   resolve(records: AuditRecord[]): void;
   reject(error: AuditStoreError): void;
 }
@@ -94,7 +96,8 @@ export class AuditLog {
     }
     if (events.length === 0) return Promise.resolve([]);
     return new Promise<AuditRecord[]>((resolve, reject) => {
-      this.queue.push({ events: events.map(copyEvent), resolve, reject });
+      // The bodies are the snapshot that gets hashed: a caller changing its arrays afterwards changes nothing stored.
+      this.queue.push({ events, bodies: events.map(canonicalBody), resolve, reject });
       this.counters.queued += events.length;
       this.schedule();
     });
@@ -144,7 +147,7 @@ export class AuditLog {
   }
 
   private async flushBatch(batch: Pending[]): Promise<void> {
-    const events = batch.flatMap((p) => p.events);
+    const events: Accepted = { events: batch.flatMap((p) => p.events), bodies: batch.flatMap((p) => p.bodies) };
     try {
       const records = (this.head && (await appendAfter(this.db, events, this.head))) || (await this.appendLocked(events));
       const last = records.at(-1)!;
@@ -161,13 +164,13 @@ export class AuditLog {
       this.counters.failures += 1;
       const error = new AuditStoreError('unavailable', 'audit store unavailable: records not written', { cause });
       for (const pending of batch) pending.reject(error);
-      this.report(cause, events.length);
+      this.report(cause, events.events.length);
     } finally {
-      this.counters.queued -= events.length;
+      this.counters.queued -= events.events.length;
     }
   }
 
-  private appendLocked(events: AuditEventInput[]): Promise<AuditRecord[]> {
+  private appendLocked(events: Accepted): Promise<AuditRecord[]> {
     this.counters.locked += 1;
     return this.db.transaction((tx) => writeChained(tx, events, this.flushTimeoutMs));
   }
@@ -197,7 +200,7 @@ function start(tx: Db, statement: SQL, name?: string): Promise<Row[]> {
 }
 
 /** Inside one transaction: lock the chain, read its head, link the events to it, insert them in one statement. */
-async function writeChained(tx: Db, events: AuditEventInput[], timeoutMs: number): Promise<AuditRecord[]> {
+async function writeChained(tx: Db, events: Accepted, timeoutMs: number): Promise<AuditRecord[]> {
   // One round trip for three statements, still three statements, in this order:
   // the timeout bounds the wait for a stuck lock holder too (callers fail closed instead of hanging),
   // and the head is read by a separate statement after the lock, so under READ COMMITTED it sees
@@ -215,31 +218,58 @@ async function writeChained(tx: Db, events: AuditEventInput[], timeoutMs: number
   ]);
   const found: ChainHead | null =
     head!.seq === null ? null : { seq: Number(head!.seq), hash: toBuffer(head!.hash)!, atMs: head!.at_ms as number };
-  const records = chain(events, found, head!.now_ms as number);
-  await start(
-    tx,
-    sql`insert into audit_events
-        select * from json_populate_recordset(null::audit_events, ${JSON.stringify(records.map(toColumns))}::json)`,
-    'audit_insert',
-  );
-  return records;
+  const chained = chain(events, found, head!.now_ms as number);
+  await start(tx, insertChained(chained), 'audit_insert');
+  return chained.records;
+}
+
+/** Accepted events with their canonical bodies, in chain order. */
+interface Accepted {
+  events: AuditEventInput[];
+  bodies: string[];
+}
+
+/** Records linked after a head, and the canonical text each hash was taken over. */
+interface Chained {
+  records: AuditRecord[];
+  texts: string[];
 }
 
 /**
  * Links the events after `head` (or the genesis). `at` never goes back along
  * seq: the clock of whoever writes is taken, unless the head is later.
  */
-function chain(events: AuditEventInput[], head: ChainHead | null, clockMs: number): AuditRecord[] {
+function chain({ events, bodies }: Accepted, head: ChainHead | null, clockMs: number): Chained {
   const at = new Date(Math.max(Math.floor(clockMs), head?.atMs ?? 0));
   let seq = head?.seq ?? 0;
   let prevHash = head?.hash ?? GENESIS_HASH;
-  return events.map((event): AuditRecord => {
+  const texts: string[] = [];
+  const records = events.map((event, i): AuditRecord => {
     seq += 1;
-    const hash = hashRecord(prevHash, { ...event, seq, at });
+    const text = canonicalText(seq, at, bodies[i]!);
+    const hash = hashText(prevHash, text);
     const record = { ...event, seq, at, prevHash, hash };
+    texts.push(text);
     prevHash = hash;
     return record;
   });
+  return { records, texts };
+}
+
+/**
+ * The INSERT of chained records, the columns read from the canonical texts
+ * themselves (type audit_canonical_v1 names its fields as the text does), the
+ * hashes beside them in the same order. `where` guards the optimistic path.
+ */
+function insertChained({ records, texts }: Chained, where?: SQL): SQL {
+  const hashes = JSON.stringify(records.map((r) => [r.prevHash.toString('hex'), r.hash.toString('hex')]));
+  return sql`insert into audit_events
+      (seq, at, trace_id, span_id, principal_id, roles, action, subject, record_ids, fields, purpose, decision, reason, policy_version, prev_hash, hash)
+    select c.seq, c.at, c."traceId", c."spanId", c."principalId", c.roles, c.action, c.subject, c."recordIds", c.fields,
+           c.purpose, c.decision, c.reason, c."policyVersion", decode(h.value->>0, 'hex'), decode(h.value->>1, 'hex')
+    from json_populate_recordset(null::audit_canonical_v1, ${`[${texts.join(',')}]`}::json) with ordinality as c
+    join json_array_elements(${hashes}::json) with ordinality as h on h.ordinality = c.ordinality
+    ${where ? sql`where ${where} returning seq` : sql``}`;
 }
 
 /**
@@ -251,19 +281,13 @@ function chain(events: AuditEventInput[], head: ChainHead | null, clockMs: numbe
  * lock while inserting keeps this writer out of a locked appender's way; a
  * busy lock is never waited for here, so nothing can hang on this path.
  */
-async function appendAfter(db: Db, events: AuditEventInput[], head: ChainHead): Promise<AuditRecord[] | null> {
-  const records = chain(events, head, Date.now());
+async function appendAfter(db: Db, events: Accepted, head: ChainHead): Promise<AuditRecord[] | null> {
+  const chained = chain(events, head, Date.now());
+  const guard = sql`(select pg_try_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))}))
+    and exists (select 1 from audit_events where seq = ${head.seq} and hash = ${head.hash})`;
   try {
-    const rows = await start(
-      db,
-      sql`insert into audit_events
-          select * from json_populate_recordset(null::audit_events, ${JSON.stringify(records.map(toColumns))}::json)
-          where (select pg_try_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))}))
-            and exists (select 1 from audit_events where seq = ${head.seq} and hash = ${head.hash})
-          returning seq`,
-      'audit_insert_after',
-    );
-    return rows.length === records.length ? records : null;
+    const rows = await start(db, insertChained(chained, guard), 'audit_insert_after');
+    return rows.length === chained.records.length ? chained.records : null;
   } catch (e) {
     if (sqlState(e) === UNIQUE_VIOLATION) return null;
     throw e;
@@ -276,39 +300,6 @@ function sqlState(error: unknown): string | undefined {
   const cause = (error as { cause?: unknown } | null)?.cause ?? error;
   const code = (cause as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
-}
-
-/** One record as the JSON object json_populate_recordset maps onto the table's columns. */
-function toColumns(r: AuditRecord): Record<string, unknown> {
-  return {
-    seq: r.seq,
-    at: r.at.toISOString(),
-    trace_id: r.traceId,
-    span_id: r.spanId,
-    principal_id: r.principalId,
-    roles: r.roles,
-    action: r.action,
-    subject: r.subject,
-    record_ids: r.recordIds,
-    fields: r.fields,
-    purpose: r.purpose,
-    decision: r.decision,
-    reason: r.reason,
-    policy_version: r.policyVersion,
-    prev_hash: `\\x${r.prevHash.toString('hex')}`,
-    hash: `\\x${r.hash.toString('hex')}`,
-  };
-}
-
-/** A private copy, so a caller mutating its arrays after append cannot change what gets hashed. */
-function copyEvent(e: AuditEventInput): AuditEventInput {
-  const { raw, masked, revealed, denied } = e.fields;
-  return {
-    ...e,
-    roles: [...e.roles],
-    recordIds: [...e.recordIds],
-    fields: { raw: [...raw], masked: [...masked], revealed: [...revealed], denied: [...denied] },
-  };
 }
 
 /** Name and SQLSTATE only: drizzle's query errors quote the SQL and its parameters. */
