@@ -40,6 +40,12 @@ export interface Projection {
   attrs: string[];
   /** Result column of each attribute (same order as attrs). */
   attrColumns: string[];
+  /**
+   * The attributes the rules' conditions read, when `id` is not one of them: every
+   * ability.can of a row then depends on these values only, and rows that share them
+   * share the answer. Undefined when a condition reads the id (each row is asked alone).
+   */
+  decisionAttrs?: string[];
   /** Result column holding the wrapped data key, when some cell may be revealed from ciphertext. */
   wrappedKey?: { key: string; kekId: string; anyReveal: SQL[] };
 }
@@ -92,14 +98,15 @@ class Builder {
   private readonly flags = new Map<string, string>();
   private readonly cells: CellPlan[] = [];
   private readonly revealConds: SQL[] = [];
-  private readonly attrs = new Set<string>(['id']);
+  /** What the read and reveal conditions refer to (attrs is these and the id). */
+  private readonly conditionAttrs = new Set<string>();
   private n = 0;
 
   constructor(
     private readonly authz: RequestAuthz,
     private readonly subject: SubjectName,
   ) {
-    for (const a of authz.conditionFields('read', subject)) this.attrs.add(a);
+    for (const a of authz.conditionFields('read', subject)) this.conditionAttrs.add(a);
   }
 
   private flag(grant: Grant): string | undefined {
@@ -119,7 +126,7 @@ class Builder {
     const strategy = maskStrategy(this.authz.bundle, this.subject, field);
     const maskable = strategy !== undefined;
     const revealGrant: Grant = maskable ? this.authz.grant('reveal', this.subject, field, purpose) : { kind: 'never' };
-    for (const a of this.authz.conditionFields('reveal', this.subject, purpose)) this.attrs.add(a);
+    for (const a of this.authz.conditionFields('reveal', this.subject, purpose)) this.conditionAttrs.add(a);
     const valueKey = `v${this.n++}`;
     const readFlag = this.flag(readGrant);
     const revealFlag = this.flag(revealGrant);
@@ -148,12 +155,13 @@ class Builder {
 
   finish(): Projection {
     const spec = subjects[this.subject];
-    for (const a of this.attrs) {
+    const attrs = [...new Set(['id', ...this.conditionAttrs])];
+    for (const a of attrs) {
       const f = spec.fields[a as keyof typeof spec.fields] as ScalarField | undefined;
       if (f?.column) this.select.push([`a_${a}`, f.column as unknown as SQL]);
     }
-    const attrs = [...this.attrs];
     const projection: Projection = { subject: this.subject, select: this.select, cells: this.cells, attrs, attrColumns: attrs.map((a) => `a_${a}`) };
+    if (!this.conditionAttrs.has('id')) projection.decisionAttrs = [...this.conditionAttrs];
     if (this.revealConds.length > 0) {
       projection.wrappedKey = { key: 'wk', kekId: 'wk_id', anyReveal: this.revealConds };
     }

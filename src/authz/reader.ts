@@ -182,8 +182,9 @@ async function run(ctx: ReadContext, q: ReadQuery, keep: (rows: Row[]) => Row[])
     const rows = keep(ctx.observer ? await scope.query(statement) : await runStatement(ctx.db, statement));
     const out: RenderedRow[] = [];
     const ability = ctx.authz.ability();
+    const decisions = new Map<string, boolean>();
     for (const row of rows) {
-      const rendered = renderRow(ctx, ability, q.projection, row);
+      const rendered = renderRow(ctx, ability, q.projection, row, decisions);
       if (rendered) out.push(rendered);
     }
     scope.decided(summarize(q.projection, out));
@@ -191,19 +192,29 @@ async function run(ctx: ReadContext, q: ReadQuery, keep: (rows: Row[]) => Row[])
   });
 }
 
-/** Re-checks one row with the caller's ability (whatever SQL said) and renders its cells. */
-function renderRow(ctx: ReadContext, ability: AnyMongoAbility, p: Projection, row: Row): RenderedRow | undefined {
+/**
+ * Re-checks one row with the caller's ability (whatever SQL said) and renders its cells.
+ * `decisions` remembers CASL's answers for the read: rows with the same values of the
+ * attributes the conditions read get the same answers (see Projection.decisionAttrs).
+ */
+function renderRow(ctx: ReadContext, ability: AnyMongoAbility, p: Projection, row: Row, decisions: Map<string, boolean>): RenderedRow | undefined {
   const attrs: Record<string, unknown> = {};
   for (let i = 0; i < p.attrs.length; i++) attrs[p.attrs[i]!] = row[p.attrColumns[i]!];
   const id = String(attrs.id);
   const target = asSubject(p.subject, attrs);
-  if (!ability.can('read', target)) {
+  const alike = decisionKey(p, attrs, id);
+  let readable = decisions.get(`row|${alike}`);
+  if (readable === undefined) {
+    readable = ability.can('read', target);
+    decisions.set(`row|${alike}`, readable);
+  }
+  if (!readable) {
     ctx.onFault({ subject: p.subject, recordId: id, kind: 'row' });
     return undefined;
   }
   const cells = new Map<string, Cell>();
   // Plain state rather than closures: this runs for every row.
-  const scope: RowScope = { ctx, projection: p, row, target, id, dek: undefined, memo: undefined };
+  const scope: RowScope = { ctx, projection: p, row, target, id, dek: undefined, alike, decisions };
   for (const plan of p.cells) cells.set(plan.key, renderCell(scope, plan));
   return { id, attrs, cells, extra: row, projection: p };
 }
@@ -216,7 +227,23 @@ interface RowScope {
   target: ReturnType<typeof asSubject>;
   id: string;
   dek: Buffer | null | undefined;
-  memo: Map<string, boolean> | undefined;
+  /** The row's decision key (decisionKey) and the read's remembered answers. */
+  alike: string;
+  decisions: Map<string, boolean>;
+}
+
+/**
+ * What CASL's answers for a row depend on: the values of the attributes the
+ * conditions read, typed (a string "1" and a number 1 are kept apart), or the
+ * row's own id when a condition reads the id. The row check's own key is this.
+ */
+function decisionKey(p: Projection, attrs: Record<string, unknown>, id: string): string {
+  if (!p.decisionAttrs) return `#${id}`;
+  let key = '';
+  for (const a of p.decisionAttrs) {
+    key += `${valueKey(attrs[a])}\u0000`;
+  }
+  return key;
 }
 
 /** The row's data key, unwrapped on first use (only a revealed encrypted cell needs it). */
@@ -225,17 +252,36 @@ function dataKey(s: RowScope): Buffer | null {
   return s.dek;
 }
 
+function valueKey(v: unknown): string {
+  switch (typeof v) {
+    case 'string':
+      return `s${v}`;
+    case 'number':
+    case 'bigint':
+    case 'boolean':
+      return `${typeof v}${v}`;
+    case 'undefined':
+      return '~';
+    case 'object':
+      return v === null ? '~' : `${Object.prototype.toString.call(v)}${JSON.stringify(v)}`;
+    case 'function':
+    case 'symbol':
+      // Rows hold neither; a key that never repeats keeps such a row to itself.
+      return `x${Math.random()}`;
+  }
+}
+
 /**
- * ability.can on one row, asked once per distinct rule list: two cells whose
- * grants have the same key (same purpose, same rules in the same order) get
- * the same answer from CASL for the same row, so the second one is remembered.
+ * ability.can on one row, asked once per distinct rule list and decision key:
+ * two cells whose grants have the same key (same purpose, same rules in the
+ * same order) get the same answer from CASL for rows alike, so it is remembered.
  */
 function can(s: RowScope, action: 'read' | 'reveal', grant: Grant, field: string, purpose: string | undefined): boolean {
-  const key = grant.kind === 'conditional' ? `${action}|${grant.key}` : undefined;
-  const known = key === undefined ? undefined : s.memo?.get(key);
+  const key = grant.kind === 'conditional' ? `${action}|${grant.key}|${s.alike}` : undefined;
+  const known = key === undefined ? undefined : s.decisions.get(key);
   if (known !== undefined) return known;
   const allowed = s.ctx.authz.ability(purpose).can(action, s.target, field);
-  if (key !== undefined) (s.memo ??= new Map<string, boolean>()).set(key, allowed);
+  if (key !== undefined) s.decisions.set(key, allowed);
   return allowed;
 }
 
