@@ -182,7 +182,7 @@ async function run(ctx: ReadContext, q: ReadQuery, keep: (rows: Row[]) => Row[])
     const rows = keep(ctx.observer ? await scope.query(statement) : await runStatement(ctx.db, statement));
     const out: RenderedRow[] = [];
     const ability = ctx.authz.ability();
-    const decisions = new Map<string, boolean>();
+    const decisions = new Map<string, Alike>();
     for (const row of rows) {
       const rendered = renderRow(ctx, ability, q.projection, row, decisions);
       if (rendered) out.push(rendered);
@@ -197,24 +197,24 @@ async function run(ctx: ReadContext, q: ReadQuery, keep: (rows: Row[]) => Row[])
  * `decisions` remembers CASL's answers for the read: rows with the same values of the
  * attributes the conditions read get the same answers (see Projection.decisionAttrs).
  */
-function renderRow(ctx: ReadContext, ability: AnyMongoAbility, p: Projection, row: Row, decisions: Map<string, boolean>): RenderedRow | undefined {
+function renderRow(ctx: ReadContext, ability: AnyMongoAbility, p: Projection, row: Row, decisions: Map<string, Alike>): RenderedRow | undefined {
   const attrs: Record<string, unknown> = {};
   for (let i = 0; i < p.attrs.length; i++) attrs[p.attrs[i]!] = row[p.attrColumns[i]!];
   const id = String(attrs.id);
   const target = asSubject(p.subject, attrs);
-  const alike = decisionKey(p, attrs, id);
-  let readable = decisions.get(`row|${alike}`);
-  if (readable === undefined) {
-    readable = ability.can('read', target);
-    decisions.set(`row|${alike}`, readable);
+  const key = decisionKey(p, attrs, id);
+  let alike = decisions.get(key);
+  if (!alike) {
+    alike = { row: ability.can('read', target), read: new Map(), reveal: new Map() };
+    decisions.set(key, alike);
   }
-  if (!readable) {
+  if (!alike.row) {
     ctx.onFault({ subject: p.subject, recordId: id, kind: 'row' });
     return undefined;
   }
   const cells = new Map<string, Cell>();
   // Plain state rather than closures: this runs for every row.
-  const scope: RowScope = { ctx, projection: p, row, target, id, dek: undefined, alike, decisions };
+  const scope: RowScope = { ctx, projection: p, row, target, id, dek: undefined, alike };
   for (const plan of p.cells) cells.set(plan.key, renderCell(scope, plan));
   return { id, attrs, cells, extra: row, projection: p };
 }
@@ -227,9 +227,15 @@ interface RowScope {
   target: ReturnType<typeof asSubject>;
   id: string;
   dek: Buffer | null | undefined;
-  /** The row's decision key (decisionKey) and the read's remembered answers. */
-  alike: string;
-  decisions: Map<string, boolean>;
+  /** CASL's answers for the rows alike (same decision key) of this read. */
+  alike: Alike;
+}
+
+/** CASL's answers for rows alike: the row's read, and per grant key the field checks. */
+interface Alike {
+  row: boolean;
+  read: Map<string, boolean>;
+  reveal: Map<string, boolean>;
 }
 
 /**
@@ -277,11 +283,14 @@ function valueKey(v: unknown): string {
  * same order) get the same answer from CASL for rows alike, so it is remembered.
  */
 function can(s: RowScope, action: 'read' | 'reveal', grant: Grant, field: string, purpose: string | undefined): boolean {
-  const key = grant.kind === 'conditional' ? `${action}|${grant.key}|${s.alike}` : undefined;
-  const known = key === undefined ? undefined : s.decisions.get(key);
-  if (known !== undefined) return known;
-  const allowed = s.ctx.authz.ability(purpose).can(action, s.target, field);
-  if (key !== undefined) s.decisions.set(key, allowed);
+  if (grant.kind !== 'conditional') return s.ctx.authz.ability(purpose).can(action, s.target, field);
+  // The grant's key is the same string on every row: no key is built per cell.
+  const memo = s.alike[action];
+  let allowed = memo.get(grant.key);
+  if (allowed === undefined) {
+    allowed = s.ctx.authz.ability(purpose).can(action, s.target, field);
+    memo.set(grant.key, allowed);
+  }
   return allowed;
 }
 
