@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { exportSummary, renderExport, type ExportResult } from './export-stream.js';
 import type { LoadResult } from './load-worker.js';
 import type { ScenarioKey } from './scenarios.js';
-import { repoRoot, variants, type Variant } from './servers.js';
+import { repoRoot, variants, type SpanCounts, type Variant } from './servers.js';
 
 export interface Measurement {
   scenario: ScenarioKey;
@@ -18,6 +18,11 @@ export interface Measurement {
   load: LoadResult;
   /** Statements sent during the window (null: the server exposes no counter). */
   statements: number | null;
+  /**
+   * Spans ended during the window (the delta of exported + failed + dropped +
+   * pending) and of them dropped; null for a server that exports no spans.
+   */
+  spans: { ended: number; dropped: number } | null;
   serverCpuMs: number;
   postgresCpuMs: number;
   loadgenCpuMs: number;
@@ -31,6 +36,9 @@ export interface Figures {
   errors: number;
   requests: number;
   sqlPerRequest: number | null;
+  /** Null where the variant exports no spans (off, floor). */
+  spansPerRequest: number | null;
+  spansDropped: number | null;
   cpuMsPerRequest: number;
   pgCpuMsPerRequest: number;
   loadgenCpuPct: number;
@@ -53,6 +61,8 @@ export function figuresOf(ms: Measurement[]): Figures {
   const requests = sum(ms.map((m) => m.load.requests));
   const per = (total: number) => (requests > 0 ? total / requests : NaN);
   const statements = ms.map((m) => m.statements);
+  const spans = ms.map((m) => m.spans);
+  const spansKnown = spans.every((x): x is NonNullable<typeof x> => x !== null);
   const seconds = sum(ms.map((m) => m.load.durationSec));
   return {
     rps: sum(ms.map((m) => m.load.rps)) / ms.length,
@@ -61,6 +71,8 @@ export function figuresOf(ms: Measurement[]): Figures {
     errors: sum(ms.map((m) => m.load.non2xx + m.load.transportErrors + m.load.graphqlErrors)),
     requests,
     sqlPerRequest: statements.every((s): s is number => s !== null) ? per(sum(statements)) : null,
+    spansPerRequest: spansKnown ? per(sum(spans.map((x) => x.ended))) : null,
+    spansDropped: spansKnown ? sum(spans.map((x) => x.dropped)) : null,
     cpuMsPerRequest: per(sum(ms.map((m) => m.serverCpuMs))),
     pgCpuMsPerRequest: per(sum(ms.map((m) => m.postgresCpuMs))),
     loadgenCpuPct: seconds > 0 ? sum(ms.map((m) => m.loadgenCpuMs)) / seconds / 10 : NaN,
@@ -84,6 +96,15 @@ export const targets: Target[] = [
   { scenario: 'S3', ratio: 'full/off', min: 0.85 },
 ];
 export const RSS_TARGET = 1.25;
+/** Spans per request of full, in every scenario; "constant" allows half a span of spread between scenarios. */
+export const SPANS_TARGET = { max: 5, spread: 0.5 };
+
+/** End-of-run reading of the full variant's span export against what the OTLP sink received. */
+export interface SpanExport {
+  /** custos's counters once nothing was pending any more (or the wait gave up). */
+  custos: SpanCounts;
+  sink: { spans: number; batches: number; refused: number };
+}
 
 export interface Report {
   meta: Record<string, unknown>;
@@ -94,6 +115,8 @@ export interface Report {
   measurements: Measurement[];
   /** The export stream and pages (bench/export-stream.ts); absent when not run. */
   exportStream?: ExportResult;
+  /** The span cross-check at the end of the run; absent when full's /metrics could not be read. */
+  spanExport?: SpanExport;
 }
 
 /**
@@ -112,6 +135,8 @@ export function ratioOf(report: Report, conns: string, scenario: ScenarioKey, ra
 }
 
 const f = (x: number | null | undefined, digits = 1) => (x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(digits));
+/** For figures that do not apply to a variant (spans of off and floor) rather than missing. */
+const dash = (x: number | null, digits: number) => (x === null ? '—' : f(x, digits));
 const verdict = (value: number | null, ok: (v: number) => boolean) => (value === null ? 'n/a' : ok(value) ? 'met' : 'MISSED');
 
 function table(headers: string[], rows: string[][]): string {
@@ -131,18 +156,18 @@ export function renderTables(report: Report): string {
         const c = byVariant[variant];
         if (!c) continue;
         if (!isFigures(c)) {
-          rows.push([scenario, variant, 'n/a', '', '', '', '', '', '', '', '']);
+          rows.push([scenario, variant, 'n/a', '', '', '', '', '', '', '', '', '', '']);
           notes.push(`- ${scenario} ${variant}: ${c.na}`);
           continue;
         }
         rows.push([
           scenario, variant, f(c.rps, 0), f(c.p50), f(c.p99), String(c.errors), f(c.sqlPerRequest, 2),
-          f(c.cpuMsPerRequest, 2), f(c.pgCpuMsPerRequest, 2), f(c.rssMb, 0), c.roundsRps.map((r) => r.toFixed(0)).join(' / '),
+          dash(c.spansPerRequest, 2), dash(c.spansDropped, 0), f(c.cpuMsPerRequest, 2), f(c.pgCpuMsPerRequest, 2), f(c.rssMb, 0), c.roundsRps.map((r) => r.toFixed(0)).join(' / '),
         ]);
       }
     }
     out.push(`### ${conns} connections\n`);
-    out.push(table(['scen', 'variant', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'SQL/req', 'CPU ms/req', 'PG CPU ms/req', 'RSS MB', 'req/s by round'], rows), '');
+    out.push(table(['scen', 'variant', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'SQL/req', 'spans/req', 'dropped', 'CPU ms/req', 'PG CPU ms/req', 'RSS MB', 'req/s by round'], rows), '');
     if (notes.length > 0) out.push('Not measured:', ...notes, '');
   }
   const ratioRows: string[][] = [];
@@ -164,8 +189,49 @@ export function renderTables(report: Report): string {
     `RSS at the end: full ${f(report.rssEndMb.full, 0)} MB, off ${f(report.rssEndMb.off, 0)} MB, floor ${f(report.rssEndMb.floor, 0)} MB; ` +
       `full/off ${f(rss, 2)} (target ≤ ${RSS_TARGET}: ${verdict(rss, (v) => v <= RSS_TARGET)})`,
   );
+  out.push('', spansLine(report));
+  if (report.spanExport) out.push('', crossCheckLine(report.spanExport));
   if (report.exportStream) out.push('', renderExport(report.exportStream));
   return out.join('\n');
+}
+
+/** Spans per request of full by scenario (`S1@16` when several connection counts ran). */
+function fullSpans(report: Report): Array<[string, number]> {
+  const many = Object.keys(report.cells).length > 1;
+  const out: Array<[string, number]> = [];
+  for (const [conns, byScenario] of Object.entries(report.cells)) {
+    for (const [scenario, byVariant] of Object.entries(byScenario)) {
+      const full = byVariant.full;
+      if (isFigures(full) && full.spansPerRequest !== null) out.push([many ? `${scenario}@${conns}` : scenario, full.spansPerRequest]);
+    }
+  }
+  return out;
+}
+
+/** Dropped spans of the whole run (warm-ups and priming included), read at the end; null when not read. */
+const runDropped = (report: Report) => report.spanExport?.custos.dropped ?? null;
+
+function spansLine(report: Report): string {
+  const spans = fullSpans(report);
+  const values = spans.map(([, v]) => v);
+  const spread = values.length > 0 ? Math.max(...values) - Math.min(...values) : null;
+  const highest = values.length > 0 ? Math.max(...values) : null;
+  const constant = values.length > 1 ? `spread ${f(spread, 2)}, ${verdict(spread, (v) => v <= SPANS_TARGET.spread)}` : 'n/a (fewer than two scenarios)';
+  const dropped = runDropped(report);
+  return (
+    `Spans per request (full): ${spans.map(([k, v]) => `${k} ${f(v, 2)}`).join(', ') || 'n/a'} ` +
+    `(target ≤ ${SPANS_TARGET.max}: ${verdict(highest, (v) => v <= SPANS_TARGET.max)}; constant across scenarios with different row counts: ${constant}); ` +
+    `spans dropped: ${dropped ?? 'n/a'} over the whole run (target 0: ${verdict(dropped, (v) => v === 0)})`
+  );
+}
+
+function crossCheckLine({ custos, sink }: SpanExport): string {
+  const match = custos.pending === 0 && sink.refused === 0 && sink.spans === custos.exported;
+  return (
+    `Span export at the end: the sink received ${sink.spans} spans in ${sink.batches} batches (${sink.refused} refused); ` +
+    `custos counts ${custos.exported} exported, ${custos.failed} failed, ${custos.dropped} dropped, ${custos.pending} pending: ` +
+    `${match ? 'match' : 'MISMATCH'}`
+  );
 }
 
 function rssRatio(report: Report): number | null {
@@ -173,9 +239,9 @@ function rssRatio(report: Report): number | null {
   return full && off ? full / off : null;
 }
 
-/** The one-line summary: ratios, statements per request, throughput and p99 per scenario. */
-export function summaryLine(report: Report): Record<string, Record<string, unknown>> {
-  const line: Record<string, Record<string, unknown>> = { ratios: {}, sqlPerRequest: {}, rps: {}, p99ms: {} };
+/** The one-line summary: ratios, statements per request, throughput and p99 per scenario; full's spans per request and the run's dropped spans. */
+export function summaryLine(report: Report): Record<string, unknown> {
+  const line: Record<string, Record<string, unknown>> = { ratios: {}, sqlPerRequest: {}, rps: {}, p99ms: {}, spansPerRequest: {} };
   const many = Object.keys(report.cells).length > 1;
   const round = (x: number | null | undefined, d: number) => (x === null || x === undefined || Number.isNaN(x) ? null : Number(x.toFixed(d)));
   for (const [conns, byScenario] of Object.entries(report.cells)) {
@@ -185,6 +251,7 @@ export function summaryLine(report: Report): Record<string, Record<string, unkno
       line.ratios![key] = { 'full/off': ratio('full/off'), 'full/floor': ratio('full/floor'), 'full/off cpu': ratio('full/off', 'cpu'), 'full/floor cpu': ratio('full/floor', 'cpu') };
       const full = byVariant.full;
       line.sqlPerRequest![key] = isFigures(full) ? round(full.sqlPerRequest, 2) : null;
+      line.spansPerRequest![key] = isFigures(full) ? round(full.spansPerRequest, 2) : null;
       const pick = (g: (c: Figures) => number, d: number) =>
         Object.fromEntries(variants.map((v) => { const c = byVariant[v]; return [v, isFigures(c) ? round(g(c), d) : null]; }));
       line.rps![key] = pick((c) => c.rps, 0);
@@ -192,7 +259,7 @@ export function summaryLine(report: Report): Record<string, Record<string, unkno
     }
   }
   if (report.exportStream) line.export = exportSummary(report.exportStream);
-  return line;
+  return { ...line, spansDropped: runDropped(report) };
 }
 
 interface RunMeta {

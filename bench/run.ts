@@ -14,10 +14,14 @@ import { profileSummary } from './cpuprofile.js';
 import { ensureDataset, type Dataset } from './dataset.js';
 import { measureExport } from './export-stream.js';
 import type { LoadJob } from './load-worker.js';
-import { describeRun, figuresOf, renderTables, summaryLine, writeResults, type Cell, type Measurement, type Report } from './report.js';
+import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
+import { describeRun, figuresOf, renderTables, summaryLine, writeResults, type Cell, type Measurement, type Report, type SpanExport } from './report.js';
 import { auditScenario, bodiesOf, checkReply, idPool, interleave, post, scenarioKeys, scenarios, type Pools, type Scenario, type ScenarioKey } from './scenarios.js';
 import { secretsEnv } from './secrets.js';
-import { cpuMs, LoadWorker, postgresCpu, postgresCpuDelta, repoRoot, rssMb, startServer, statementCount, stopAll, variants, type ServerHandle, type ServerSpec, type Variant } from './servers.js';
+import {
+  cpuMs, LoadWorker, postgresCpu, postgresCpuDelta, readCounters, repoRoot, rssMb, startServer, stopAll, variants,
+  type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
+} from './servers.js';
 import { soak } from './soak.js';
 
 interface Profile {
@@ -81,6 +85,18 @@ const git = (...args: string[]) => {
   }
 };
 
+/**
+ * The collector of the full variant. Module-wide so that every way out (end,
+ * error, Ctrl-C) closes it, after the servers: their shutdown flushes the last
+ * spans to it.
+ */
+let sink: OtlpSink | undefined;
+
+async function stopEverything(): Promise<void> {
+  await stopAll();
+  await sink?.close();
+}
+
 interface Run {
   args: ReturnType<typeof parse>;
   p: Profile;
@@ -112,9 +128,9 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
   const job: LoadJob = { url: `${server.url}/graphql`, connections: w.connections, warmupSec, durationSec, headers: headersFor(run, w.s), bodies: w.bodies };
   const snap = async (order: 'before' | 'after') => {
     // The /metrics request is kept outside the CPU window.
-    const statements = order === 'before' ? await statementCount(server.url) : null;
+    const before = order === 'before' ? await readCounters(server.url) : null;
     const at = { cpu: cpuMs(server.pid), pg: postgresCpu(database), loadgen: cpuMs(run.worker.pid) };
-    return { ...at, statements: order === 'after' ? await statementCount(server.url) : statements };
+    return { ...at, counters: before ?? (await readCounters(server.url)) };
   };
   const prof = run.cpuProfile;
   const profiling = prof && !prof.done && prof.scenario === w.s.key && w.variant === prof.variant;
@@ -131,10 +147,36 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
   const b = before!;
   return {
     scenario: w.s.key, variant: w.variant, connections: w.connections, round: w.round, load,
-    statements: b.statements !== null && after.statements !== null ? after.statements - b.statements : null,
+    statements: b.counters.statements !== null && after.counters.statements !== null ? after.counters.statements - b.counters.statements : null,
+    spans: server.exportsSpans ? spansBetween(b.counters, after.counters) : null,
     serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresCpuDelta(b.pg, after.pg), loadgenCpuMs: after.loadgen - b.loadgen,
     rssMb: rssMb(server.pid),
   };
+}
+
+const ended = (c: SpanCounts) => c.exported + c.failed + c.dropped + c.pending;
+
+/** Spans ended and dropped between two readings; null when the server exposes no span counters. */
+function spansBetween(before: ServerCounters, after: ServerCounters): Measurement['spans'] {
+  if (!before.spans || !after.spans) return null;
+  return { ended: ended(after.spans) - ended(before.spans), dropped: after.spans.dropped - before.spans.dropped };
+}
+
+/**
+ * Waits until full has nothing pending (its batch processor exports every
+ * second), then reads its counters against the sink's. Undefined when full's
+ * /metrics has no span counters.
+ */
+async function spanExportCheck(run: Run, timeoutMs = 5000): Promise<SpanExport | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  let spans = (await readCounters(run.servers.full.url)).spans;
+  while (spans && spans.pending > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    spans = (await readCounters(run.servers.full.url)).spans;
+  }
+  // Nothing pending means no batch in flight, so the two must agree. custos counts a batch once answered and the sink
+  // before answering, so reading custos first lets a late batch only raise the sink's count, never hide a loss.
+  return spans && sink ? { custos: spans, sink: sink.counts() } : undefined;
 }
 
 /** Sends a few requests of each scenario to each variant; a variant that answers wrongly is reported, not loaded. */
@@ -157,10 +199,13 @@ async function sampleCheck(run: Run, active: Scenario[]): Promise<Map<string, st
   return problems;
 }
 
-async function startAll(dataset: Dataset, secret: string, profile: { dir: string; variant: 'full' | 'off' } | undefined): Promise<Record<Variant, ServerHandle>> {
+async function startAll(
+  dataset: Dataset, secret: string, collector: string, profile: { dir: string; variant: 'full' | 'off' } | undefined,
+): Promise<Record<Variant, ServerHandle>> {
   // The dataset's throwaway keys and a fresh cursor secret: what production requires instead of the development keys.
   const common = { DATABASE_URL: dataset.url, JWT_SECRET: secret, CURSOR_SECRET: randomBytes(48).toString('base64'), PSEUDONYM_KEY: randomBytes(32).toString('base64'), SEED_DEMO: 'never', LOG_LEVEL: 'warn', ...secretsEnv(dataset.secrets) };
-  const full: ServerSpec = { variant: 'full', entry: 'src/main.ts', env: { ...common, NODE_ENV: 'production' } };
+  // As deployed, full sends its spans to a collector (the bench's sink); off traces nothing and the floor has no tracing.
+  const full: ServerSpec = { variant: 'full', entry: 'src/main.ts', env: { ...common, NODE_ENV: 'production', OTEL_EXPORTER_OTLP_ENDPOINT: collector } };
   // Production refuses the off switches; the preload gives off the same graphql-js code path as full (see the file).
   const off: ServerSpec = {
     variant: 'off', entry: 'src/main.ts', nodeArgs: ['--import', './bench/graphql-production.ts'], env: { ...common, AUDIT_MODE: 'off', TRACING: 'off', POLICY_DIR: 'bench/policies-off' },
@@ -186,10 +231,11 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const tokens = { 'u-mgr-1': token('u-mgr-1', secret), 'u-auditor-1': token('u-auditor-1', secret) };
   const profileDir = args.cpuProfile ? join(repoRoot, 'bench', 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
-  const servers = await startAll(dataset, secret, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined);
+  sink = await startOtlpSink();
+  const servers = await startAll(dataset, secret, sink.url, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined);
   const run: Run = { args, p, dataset, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] } };
   if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, variant: args.profileVariant, dir: profileDir, done: false };
-  console.log(`servers ready in ${((performance.now() - started) / 1000).toFixed(1)} s: ${variants.map((v) => `${v} ${servers[v].url} (pid ${servers[v].pid})`).join(', ')}`);
+  console.log(`servers ready in ${((performance.now() - started) / 1000).toFixed(1)} s: ${variants.map((v) => `${v} ${servers[v].url} (pid ${servers[v].pid})`).join(', ')}; full's spans go to ${sink.url}`);
   run.pools.ids = await idPool(servers.full.url, tokens['u-mgr-1'], p.poolSize);
   return run;
 }
@@ -276,9 +322,10 @@ async function main(): Promise<void> {
   const rssEndMb = Object.fromEntries(variants.map((v) => [v, rssMb(run.servers[v].pid)]));
   // After the RSS reading above, so the export does not move it; partial runs leave it out.
   const exportStream = args.only ? undefined : await measureExport({ server: run.servers.full, customers: run.dataset.customers, token: (p) => token(p, run.secret) });
+  const spanExport = await spanExportCheck(run);
   // Wall time of this process, a first-time seed left out.
   const elapsedSec = Math.round(performance.now() / 1000 - run.dataset.seedSec);
-  await stopAll();
+  await stopEverything();
 
   const p = run.p;
   const meta = {
@@ -289,7 +336,7 @@ async function main(): Promise<void> {
     windows: { warmupSec: p.warmupSec, durationSec: p.durationSec, connections: p.connections, rounds: p.rounds },
     queries: Object.fromEntries(all.map((s) => [s.key, s.query])), sampleProblems: Object.fromEntries(problems),
   };
-  const report: Report = { meta, cells, rssEndMb, measurements, ...(exportStream ? { exportStream } : {}) };
+  const report: Report = { meta, cells, rssEndMb, measurements, ...(exportStream ? { exportStream } : {}), ...(spanExport ? { spanExport } : {}) };
   const preamble = describeRun(meta);
   console.log(`\n${preamble}\n\n${renderTables(report)}`);
   if (run.cpuProfile?.done) console.log(`\n${profileSummary(run.cpuProfile.dir)}`);
@@ -304,7 +351,7 @@ function bail(code: number, message?: string): void {
   if (stopping) return;
   stopping = true;
   if (message) console.error(message);
-  void stopAll().finally(() => process.exit(code));
+  void stopEverything().finally(() => process.exit(code));
 }
 process.on('SIGINT', () => bail(130, 'interrupted: stopping servers'));
 process.on('SIGTERM', () => bail(143));

@@ -66,6 +66,8 @@ export interface ServerHandle {
   variant: Variant;
   url: string;
   pid: number;
+  /** Whether the server was given a collector (OTEL_EXPORTER_OTLP_ENDPOINT), so that its spans are counted. */
+  exportsSpans: boolean;
   output: () => string;
 }
 
@@ -94,7 +96,13 @@ export async function startServer(spec: ServerSpec, timeoutMs = 90_000): Promise
   children.add(child);
   const out = tail(child.stdout);
   const err = tail(child.stderr);
-  const handle: ServerHandle = { variant: spec.variant, url: `http://127.0.0.1:${port}`, pid: child.pid ?? -1, output: () => `${out()}\n${err()}`.trim() };
+  const handle: ServerHandle = {
+    variant: spec.variant,
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid ?? -1,
+    exportsSpans: Boolean(spec.env.OTEL_EXPORTER_OTLP_ENDPOINT),
+    output: () => `${out()}\n${err()}`.trim(),
+  };
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${spec.variant} server exited (${child.exitCode}) before ready:\n${handle.output()}`);
@@ -143,17 +151,60 @@ export function rssMb(pid: number): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
-/** Sum of the Prometheus counter `custos_db_statements_total` (all label sets), or null when not exposed. */
-export async function statementCount(url: string): Promise<number | null> {
+/** Sums of every metric of a Prometheus text exposition over its label sets, or null when /metrics does not answer. */
+async function metricSums(url: string): Promise<Map<string, number> | null> {
   const res = await fetch(`${url}/metrics`).catch(() => undefined);
   if (!res?.ok) return null;
-  const text = await res.text();
-  let total: number | null = null;
-  for (const line of text.split('\n')) {
-    const match = /^custos_db_statements_total(?:\{[^}]*\})?\s+([0-9.eE+-]+)/.exec(line);
-    if (match) total = (total ?? 0) + Number(match[1]);
+  const sums = new Map<string, number>();
+  for (const line of (await res.text()).split('\n')) {
+    const match = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{[^}]*\})?\s+([0-9.eE+-]+)/.exec(line);
+    if (match) sums.set(match[1]!, (sums.get(match[1]!) ?? 0) + Number(match[2]));
   }
-  return total;
+  return sums;
+}
+
+/** custos's span export queue: every span ended is exported, failed, dropped or still pending. */
+export interface SpanCounts {
+  exported: number;
+  failed: number;
+  dropped: number;
+  pending: number;
+}
+
+const spanGauges: Record<keyof SpanCounts, string> = {
+  exported: 'custos_spans_exported_total',
+  failed: 'custos_spans_failed_total',
+  dropped: 'custos_spans_dropped_total',
+  pending: 'custos_spans_pending',
+};
+
+/** What the orchestrator reads of a server's /metrics; null for what it does not expose. */
+export interface ServerCounters {
+  statements: number | null;
+  spans: SpanCounts | null;
+}
+
+/** The span queue gauges, or null unless all four are exposed (the floor has none). */
+function spanCountsOf(sums: Map<string, number>): SpanCounts | null {
+  const counts: Partial<SpanCounts> = {};
+  for (const [key, name] of Object.entries(spanGauges) as Array<[keyof SpanCounts, string]>) {
+    const value = sums.get(name);
+    if (value === undefined) return null;
+    counts[key] = value;
+  }
+  return counts as SpanCounts;
+}
+
+/** One GET /metrics: `custos_db_statements_total` (all label sets) and the span queue gauges. */
+export async function readCounters(url: string): Promise<ServerCounters> {
+  const sums = await metricSums(url);
+  if (!sums) return { statements: null, spans: null };
+  return { statements: sums.get('custos_db_statements_total') ?? null, spans: spanCountsOf(sums) };
+}
+
+/** Sum of the Prometheus counter `custos_db_statements_total` (all label sets), or null when not exposed. */
+export async function statementCount(url: string): Promise<number | null> {
+  return (await readCounters(url)).statements;
 }
 
 /** The forked load generator: one job at a time over IPC. */

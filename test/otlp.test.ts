@@ -7,6 +7,12 @@ let collector: Server;
 const received: Array<{ path: string; type: string; body: Buffer }> = [];
 let server: TestServer;
 
+/** The OTLP/JSON body the exporter posts (it sends JSON, not protobuf). */
+interface ExportRequest {
+  resourceSpans: Array<{ scopeSpans: Array<{ spans: unknown[] }> }>;
+}
+const spanCount = (body: ExportRequest) => body.resourceSpans.reduce((n, r) => n + r.scopeSpans.reduce((m, s) => m + s.spans.length, 0), 0);
+
 beforeAll(async () => {
   collector = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -30,6 +36,10 @@ describe('OTLP export', () => {
   it('sends the request’s spans to the collector, batched, with no personal value', async () => {
     const res = await gql(server, 'u-rep-1', '{ customers(first: 5) { edges { node { id email phone(purpose: CONTACT) } } } }');
     expect(res.json.errors).toBeUndefined();
+    const metrics = await (await fetch(server.url.replace('/graphql', '/metrics'))).text();
+    for (const name of ['custos_spans_exported_total', 'custos_spans_failed_total', 'custos_spans_dropped_total', 'custos_spans_pending']) {
+      expect(metrics).toMatch(new RegExp(`^${name} \\d+$`, 'm'));
+    }
     // Stopping flushes the batch queue.
     await server.stop();
     const traces = received.filter((r) => r.path === '/v1/traces');
@@ -42,6 +52,8 @@ describe('OTLP export', () => {
         if (value) expect(payload.includes(Buffer.from(value))).toBe(false);
       }
     }
-    expect(server.running.telemetry.spanStats().dropped).toBe(0);
+    // Every span the queue counts as exported reached the collector, and nothing is left behind.
+    const spans = traces.reduce((n, t) => n + spanCount(JSON.parse(t.body.toString('utf8')) as ExportRequest), 0);
+    expect(server.running.telemetry.spanStats()).toEqual({ exported: spans, failed: 0, dropped: 0, pending: 0 });
   });
 });

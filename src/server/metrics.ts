@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SpanQueueStats } from '../telemetry/span-queue.js';
 
 /**
  * Prometheus metrics of one server instance. Labels are bounded enums
@@ -41,7 +42,8 @@ export class Metrics {
     statements: () => number;
     auditQueued: () => number;
     auditFailures: () => number;
-    spansDropped: () => number;
+    /** The span export queue's counters (all zero when no collector is configured). */
+    spans: () => SpanQueueStats;
     /** Pooled connection slots (PostgreSQL's acquire gate); absent, the pool gauges are not registered. */
     pool?: () => { inUse: number; waiting: number; timeouts: number };
   }) {
@@ -56,7 +58,12 @@ export class Metrics {
         },
       });
     gauge('custos_db_statements_total', 'SQL statements sent to the database since start', sources.statements);
-    gauge('custos_spans_dropped_total', 'Spans refused because the export queue was full', sources.spansDropped);
+    // With a collector configured, every span ended is in exactly one of the four: a reader can tell how many spans
+    // requests produced (the sum's delta) apart from how many the collector got.
+    gauge('custos_spans_exported_total', 'Spans the collector accepted', () => sources.spans().exported);
+    gauge('custos_spans_failed_total', 'Spans in export batches the collector refused or never answered', () => sources.spans().failed);
+    gauge('custos_spans_dropped_total', 'Spans refused because the export queue was full', () => sources.spans().dropped);
+    gauge('custos_spans_pending', 'Spans ended but not yet exported (queued or in the batch being sent)', () => sources.spans().pending);
     gauge('custos_audit_queue', 'Audit records accepted but not yet committed', sources.auditQueued);
     gauge('custos_audit_failures_total', 'Audit flushes that failed (requests refused in strict mode)', sources.auditFailures);
     const pool = sources.pool;
