@@ -15,11 +15,10 @@ import { readContext, requestObserver, type Context } from '../graphql/context.j
 import { decodeCursor, encodeCursor } from '../graphql/cursor.js';
 import { filterWhere } from '../modules/customer/customer.repository.js';
 import { exportSubject, findExport, stateOf, type CustomerExportQuery, type ExportRow } from '../modules/export/export.service.js';
-import { Attr, SpanName } from '../telemetry/names.js';
-import { inSpan } from '../telemetry/tracing.js';
+import { Attr } from '../telemetry/names.js';
 import { requestContext, sendJson, type HandlerDeps } from './graphql-handler.js';
 import { databaseUnavailable } from './format-error.js';
-import { toEvents } from './request-plugin.js';
+import { appendAudited } from './request-plugin.js';
 
 /** Rows per policed read, per reservation on the grant and per audit record. */
 const BATCH = 1_000;
@@ -204,10 +203,8 @@ async function remainingOf(ctx: Context, id: string): Promise<number> {
 /** A batch leaves only once its audit records are committed (strict mode). */
 async function appendAudit(ctx: Context, deps: HandlerDeps, decisions: AccessDecision[]): Promise<void> {
   if (!deps.audit || decisions.length === 0) return;
-  const events = toEvents(ctx, decisions);
-  const span = ctx.telemetry.child(SpanName.auditAppend, ctx.span, { [Attr.auditRecords]: events.length });
   try {
-    await inSpan(span, () => deps.audit!.append(events));
+    await appendAudited(deps.audit, ctx, decisions);
   } catch {
     throw new ServiceUnavailableError('audit store unavailable: nothing was exported');
   }

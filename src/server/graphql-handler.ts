@@ -114,7 +114,7 @@ export function requestContext(deps: HandlerDeps, principal: Principal, span: Co
     telemetry,
     span,
     decisions: [],
-    audit: {},
+    audit: { records: 0, commitMs: 0 },
   };
 }
 

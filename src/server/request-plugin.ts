@@ -5,8 +5,8 @@ import type { AuditEventInput } from '../audit/record.js';
 import { subjectNames } from '../authz/subjects.js';
 import type { Context } from '../graphql/context.js';
 import type { Metrics } from './metrics.js';
-import { Attr, SpanName } from '../telemetry/names.js';
-import { inSpan } from '../telemetry/tracing.js';
+import { SpanStatusCode } from '@opentelemetry/api';
+import { Attr } from '../telemetry/names.js';
 
 /** Where audit records go; AuditLog in strict mode, nothing when AUDIT_MODE=off (benchmarks only). */
 export interface AuditSink {
@@ -76,6 +76,25 @@ export function toEvents(ctx: Context, decisions: AccessDecision[]): AuditEventI
 }
 
 /**
+ * Appends a request's audit records and notes them on its operation span: how
+ * many so far and how long their group commits took (a failed append marks
+ * the span). No span of its own, so a request has one span per policed read
+ * and statement, plus the operation, whatever the audit does.
+ */
+export async function appendAudited(audit: AuditSink, ctx: Context, decisions: AccessDecision[]): Promise<void> {
+  const started = performance.now();
+  try {
+    await audit.append(toEvents(ctx, decisions));
+  } catch (e) {
+    ctx.span.setStatus({ code: SpanStatusCode.ERROR, message: 'audit append failed' });
+    throw e;
+  }
+  ctx.audit.records += decisions.length;
+  ctx.audit.commitMs += performance.now() - started;
+  ctx.span.setAttributes({ [Attr.auditRecords]: ctx.audit.records, [Attr.auditCommitMs]: Math.round(ctx.audit.commitMs * 10) / 10 });
+}
+
+/**
  * Per request: names the operation span, records refusals, starts the
  * audit append (the handler holds the response until it is committed), and
  * hands out the trace id.
@@ -106,11 +125,7 @@ export function requestPlugin(opts: { audit: AuditSink | null; metrics: Metrics 
           if (opts.audit && decisions.length > 0) {
             // Started here, awaited by the HTTP handler once the response is serialized: the
             // result's object tree is not held while the group commit runs (strict: no record, no data).
-            const events = toEvents(contextValue, decisions);
-            const span = contextValue.telemetry.child(SpanName.auditAppend, contextValue.span, { [Attr.auditRecords]: events.length });
-            const audited = inSpan(span, () => opts.audit!.append(events)).then(() => {
-              contextValue.span.setAttribute(Attr.auditRecords, decisions.length);
-            });
+            const audited = appendAudited(opts.audit, contextValue, decisions);
             // Whoever awaits it sees the failure; a request abandoned at its deadline must not leave it unhandled.
             audited.catch(() => undefined);
             contextValue.audit.committed = audited;

@@ -6,7 +6,6 @@ export const SpanName = {
   operation: 'graphql.operation',
   enforce: 'custos.enforce',
   sql: 'db.query',
-  auditAppend: 'custos.audit.append',
 } as const;
 
 export const Attr = {
@@ -34,5 +33,7 @@ export const Attr = {
   reason: 'custos.enforce.reason',
   faults: 'custos.enforce.faults',
   auditRecords: 'custos.audit.records',
+  /** Time the request's audit records waited for their group commit(s), ms. */
+  auditCommitMs: 'custos.audit.commit_ms',
   outcome: 'custos.outcome',
 } as const;
