@@ -46,7 +46,7 @@ export function readObserver(req: ObservedRequest): ReadObserver {
 }
 
 function describe(span: Span, decisions: AccessDecision[]): void {
-  const read = decisions.find((d) => d.action === 'read');
+  const read = decisions.find((d) => d.action === 'read' || d.action === 'audit_read');
   const revealed = decisions.filter((d) => d.action === 'reveal');
   if (!read) return;
   span.setAttributes({

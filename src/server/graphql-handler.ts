@@ -12,8 +12,8 @@ import type { Context } from '../graphql/context.js';
 import { resolveCellsDirectly } from '../graphql/render.js';
 import { customerPurposeFields } from '../modules/customer/purpose-fields.js';
 import type { Logger } from '../telemetry/logger.js';
-import { Attr, SpanName } from '../telemetry/names.js';
-import { inSpan, type Telemetry } from '../telemetry/tracing.js';
+import { Attr } from '../telemetry/names.js';
+import type { Telemetry } from '../telemetry/tracing.js';
 import { formatError } from './format-error.js';
 import type { Metrics } from './metrics.js';
 import { requestPlugin, type AuditSink } from './request-plugin.js';
@@ -30,7 +30,6 @@ export interface HandlerDeps {
 }
 
 const MAX_BODY_BYTES = 1_000_000;
-const PRINCIPAL_LOOKUP = 'select * from "principals" where "principals"."id" = $1 limit $2';
 
 class BodyTooLarge extends Error {}
 
@@ -144,9 +143,16 @@ export async function createGraphqlHandler(deps: HandlerDeps) {
   await apollo.start();
 
   const contextFor = async (req: IncomingMessage, span: Context['span']): Promise<Context> => {
-    const principal = await auth.authenticate(req.headers.authorization, (run) =>
-      inSpan(telemetry.child(SpanName.sql, span, { [Attr.dbSystem]: 'postgresql', [Attr.dbStatement]: PRINCIPAL_LOOKUP }), run),
-    );
+    // The principal's status is read every few seconds (cached between): noted on the operation span rather
+    // than as a span of its own, so that spans per request do not vary with the cache.
+    const principal = await auth.authenticate(req.headers.authorization, async (run) => {
+      const started = performance.now();
+      try {
+        return await run();
+      } finally {
+        span.setAttribute(Attr.principalLookupMs, Math.round((performance.now() - started) * 10) / 10);
+      }
+    });
     span.setAttributes({ [Attr.principal]: telemetry.pseudonym(principal.id), [Attr.roles]: principal.roles, [Attr.policyVersion]: bundle.version });
     return requestContext(deps, principal, span);
   };

@@ -32,6 +32,8 @@ export const Attr = {
   decision: 'custos.enforce.decision',
   reason: 'custos.enforce.reason',
   faults: 'custos.enforce.faults',
+  /** Set when the principal's status was read from the database for this request (not cached), ms. */
+  principalLookupMs: 'custos.principal.lookup_ms',
   auditRecords: 'custos.audit.records',
   /** Time the request's audit records waited for their group commit(s), ms. */
   auditCommitMs: 'custos.audit.commit_ms',

@@ -2,7 +2,7 @@ import { Arg, Ctx, Int, Query, Resolver } from 'type-graphql';
 import { auditActions, type AuditAction, type AuditRecord } from '../../audit/record.js';
 import { accessSummary, findEvents, trailOf, type AuditFilter } from '../../audit/queries.js';
 import { BadUserInputError, ForbiddenError } from '../../errors.js';
-import type { Context } from '../../graphql/context.js';
+import { requestObserver, type Context } from '../../graphql/context.js';
 import { decodeCursor, encodeCursor } from '../../graphql/cursor.js';
 import { validatePageSize } from '../common/paging.js';
 import { AccessSummaryResult, AuditEvent, AuditEventConnection, AuditEventFilter } from './audit.type.js';
@@ -24,16 +24,26 @@ function date(value: string | undefined, argument: string): Date | undefined {
   return d;
 }
 
-/** Audit reads are themselves audited: who looked at the trail, and what they asked for. */
-function recordAuditRead(ctx: Context, records: AuditRecord[], reason: string): void {
-  ctx.decisions.push({
-    subject: 'AuditEvent',
-    action: 'audit_read',
-    recordIds: records.map((r) => String(r.seq)),
-    fields: { raw: [], masked: [], revealed: [], denied: [] },
-    purpose: null,
-    decision: 'allow',
-    reason,
+/**
+ * Audit reads are themselves audited and traced: one enforcement span per read
+ * (its records' seqs as record ids), and a record of who looked at the trail
+ * and what they asked for.
+ */
+function auditRead<T>(ctx: Context, reason: string, read: () => Promise<T>, seqsOf: (result: T) => AuditRecord[]): Promise<T> {
+  return requestObserver(ctx).enforce('AuditEvent', async (scope) => {
+    const result = await read();
+    scope.decided([
+      {
+        subject: 'AuditEvent',
+        action: 'audit_read',
+        recordIds: seqsOf(result).map((r) => String(r.seq)),
+        fields: { raw: [], masked: [], revealed: [], denied: [] },
+        purpose: null,
+        decision: 'allow',
+        reason,
+      },
+    ]);
+    return result;
   });
 }
 
@@ -64,8 +74,7 @@ export class AuditResolver {
   async auditTrail(@Ctx() ctx: Context, @Arg('traceId', () => String) traceId: string) {
     assertAuditor(ctx);
     if (!TRACE_ID.test(traceId)) throw new BadUserInputError('traceId must be 32 lowercase hex digits', { argument: 'traceId' });
-    const records = await trailOf(ctx.db, traceId);
-    recordAuditRead(ctx, records, 'auditTrail');
+    const records = await auditRead(ctx, 'auditTrail', () => trailOf(ctx.db, traceId), (r) => r);
     return records.map(toEvent);
   }
 
@@ -80,8 +89,8 @@ export class AuditResolver {
     validatePageSize(first, ctx.maxPageSize);
     const scope = `audit|${ctx.principal.id}|${JSON.stringify(filter ?? null)}`;
     const afterSeq = after ? Number(decodeCursor(ctx.cursorSecret, scope, after).id) : undefined;
-    const page = await findEvents(ctx.db, filterOf(filter), { first, ...(afterSeq !== undefined ? { afterSeq } : {}) });
-    recordAuditRead(ctx, page.records, 'auditEvents');
+    const query = filterOf(filter);
+    const page = await auditRead(ctx, 'auditEvents', () => findEvents(ctx.db, query, { first, ...(afterSeq !== undefined ? { afterSeq } : {}) }), (p) => p.records);
     const edges = page.records.map((r) => ({ cursor: encodeCursor(ctx.cursorSecret, scope, { k: null, id: String(r.seq) }), node: toEvent(r) }));
     return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
   }
@@ -89,8 +98,7 @@ export class AuditResolver {
   @Query(() => AccessSummaryResult, { description: 'Records read per principal, reveals per purpose, denials, in [from, to).' })
   async accessSummary(@Ctx() ctx: Context, @Arg('from', () => String) from: string, @Arg('to', () => String) to: string) {
     assertAuditor(ctx);
-    const summary = await accessSummary(ctx.db, date(from, 'from')!, date(to, 'to')!);
-    recordAuditRead(ctx, [], 'accessSummary');
-    return summary;
+    const [since, until] = [date(from, 'from')!, date(to, 'to')!];
+    return auditRead(ctx, 'accessSummary', () => accessSummary(ctx.db, since, until), () => []);
   }
 }
