@@ -72,6 +72,18 @@ describe(AuditLog.name, () => {
     }
   });
 
+  it('stores and chains the event as it was when appended, whatever the caller changes afterwards', async () => {
+    const log = new AuditLog(db);
+    const event = auditEvent({ recordIds: ['c-1', 'c-2'] });
+    const appended = log.append([event]);
+    event.recordIds.push('c-3');
+    event.fields.raw.push('phone');
+    await appended;
+    const rows = await queryRows(db, sql`select record_ids, fields from audit_events`);
+    expect(rows).toEqual([{ record_ids: ['c-1', 'c-2'], fields: auditEvent().fields }]);
+    expect(await verifyChain(db)).toEqual({ ok: true, count: 1, lastSeq: 1 });
+  });
+
   it('starts again from the stored head when the one it remembers is gone', async () => {
     const log = new AuditLog(db);
     await log.append([auditEvent(), auditEvent()]);
