@@ -15,6 +15,8 @@ export interface Measurement {
   variant: Variant;
   connections: number;
   round: number;
+  /** The rate a fixed-rate window was held at, req/s (`load.rps` is what it achieved); absent: as fast as the server answers. */
+  rate?: number;
   load: LoadResult;
   /** Statements sent during the window (null: the server exposes no counter). */
   statements: number | null;
@@ -111,6 +113,27 @@ export interface SpanExport {
   sink: { spans: number; batches: number; refused: number };
 }
 
+/**
+ * Full and off of S1–S3 at one rate each, the same for both (bench/run.ts
+ * picks half the slower variant's 16-connection req/s). Judged on p99.
+ */
+export interface FixedRate {
+  connections: number;
+  warmupSec: number;
+  durationSec: number;
+  rounds: number;
+  /** The rate of each scenario measured, req/s. */
+  rates: Partial<Record<ScenarioKey, number>>;
+  /** Scenarios of S1–S3 that ran but were not measured at a fixed rate, and why. */
+  skipped: Partial<Record<ScenarioKey, string>>;
+  /** Every fixed-rate window, each with its `rate`. */
+  measurements: Measurement[];
+}
+/** p99 of full at a fixed rate ≤ this × off's. */
+export const P99_TARGET = 1.2;
+/** A window whose achieved req/s is further than this from its rate did not hold it: its p99 is not at that rate. */
+export const RATE_TOLERANCE = 0.05;
+
 export interface Report {
   meta: Record<string, unknown>;
   /** connections → scenario → variant → cell */
@@ -118,6 +141,8 @@ export interface Report {
   /** End-of-run resident memory of each server. */
   rssEndMb: Partial<Record<Variant, number>>;
   measurements: Measurement[];
+  /** The fixed-rate comparison; absent when none of S1–S3 ran. */
+  fixedRate?: FixedRate;
   /** The export stream and pages (bench/export-stream.ts); absent when not run. */
   exportStream?: ExportResult;
   /** The span cross-check at the end of the run; absent when full's /metrics could not be read. */
@@ -196,7 +221,60 @@ export function renderTables(report: Report): string {
   );
   out.push('', spansLine(report));
   if (report.spanExport) out.push('', crossCheckLine(report.spanExport));
+  if (report.fixedRate) out.push('', renderFixedRate(report.fixedRate));
   if (report.exportStream) out.push('', renderExport(report.exportStream));
+  return out.join('\n');
+}
+
+/** One variant of one scenario at its fixed rate, rounds aggregated as in the throughput tables. */
+interface FixedRateFigures {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  /** Every round achieved its rate within RATE_TOLERANCE. */
+  held: boolean;
+}
+
+function fixedRateFigures(fr: FixedRate, scenario: ScenarioKey, variant: Variant): FixedRateFigures | null {
+  const ms = fr.measurements.filter((m) => m.scenario === scenario && m.variant === variant);
+  if (ms.length === 0) return null;
+  const held = ms.every((m) => m.rate !== undefined && Math.abs(m.load.rps - m.rate) <= RATE_TOLERANCE * m.rate);
+  const { rps, p50, p99, errors } = figuresOf(ms);
+  return { rps, p50, p99, errors, held };
+}
+
+/** p99 of full over off's at the fixed rate; null when either is missing or zero. */
+function fixedRateRatio(fr: FixedRate, scenario: ScenarioKey): number | null {
+  const full = fixedRateFigures(fr, scenario, 'full');
+  const off = fixedRateFigures(fr, scenario, 'off');
+  return full && off && off.p99 > 0 ? full.p99 / off.p99 : null;
+}
+
+function renderFixedRate(fr: FixedRate): string {
+  const rows: string[][] = [];
+  const achieved: string[] = [];
+  for (const [scenario, rate] of Object.entries(fr.rates) as Array<[ScenarioKey, number]>) {
+    const full = fixedRateFigures(fr, scenario, 'full');
+    const off = fixedRateFigures(fr, scenario, 'off');
+    const p99 = (c: FixedRateFigures | null) => `${f(c?.p99)}${c && !c.held ? ' (rate not held)' : ''}`;
+    const ratio = fixedRateRatio(fr, scenario);
+    // A p99 taken at another rate than the other variant's compares nothing.
+    const target = full?.held && off?.held ? `≤ ${P99_TARGET} ${verdict(ratio, (v) => v <= P99_TARGET)}` : 'n/a (rate not held)';
+    rows.push([scenario, String(rate), f(full?.p50), p99(full), f(off?.p50), p99(off), f(ratio, 2), target]);
+    const one = (v: Variant, c: FixedRateFigures | null) => `${v} ${f(c?.rps, 0)} req/s, ${c?.errors ?? 'n/a'} errors`;
+    achieved.push(`${scenario} ${one('full', full)}; ${one('off', off)}`);
+  }
+  const out = [
+    `### Fixed rate (p99, ${fr.connections} connections)\n`,
+    `Full and off at the same rate: half the req/s of the slower of the two in the ${fr.connections}-connection table, requests evenly spaced over at most ` +
+      `${fr.connections} connections; ${fr.warmupSec} s warm-up + ${fr.durationSec} s measured, ${fr.rounds} round(s) interleaved full → off. ` +
+      'Latencies in ms (median over rounds) from sending to the end of the reply, a wait for a free connection included. ' +
+      `"rate not held": a round achieved more than ${RATE_TOLERANCE * 100} % away from the rate.\n`,
+  ];
+  if (rows.length > 0) out.push(table(['scen', 'rate req/s', 'full p50', 'full p99', 'off p50', 'off p99', 'p99 full/off', 'target'], rows), '', `Achieved: ${achieved.join(' · ')}`);
+  const skipped = Object.entries(fr.skipped);
+  if (skipped.length > 0) out.push('', 'Not measured:', ...skipped.map(([scenario, why]) => `- ${scenario}: ${why}`));
   return out.join('\n');
 }
 
@@ -245,11 +323,22 @@ function rssRatio(report: Report): number | null {
   return full && off ? full / off : null;
 }
 
-/** The one-line summary: ratios, statements per request, throughput and p99 per scenario; full's spans per request and the run's dropped spans. */
+const round = (x: number | null | undefined, d: number) => (x === null || x === undefined || Number.isNaN(x) ? null : Number(x.toFixed(d)));
+
+/** Per scenario measured at a fixed rate: the rate, p99 of full and off, and their ratio. */
+function fixedRateSummary(fr: FixedRate): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [scenario, rate] of Object.entries(fr.rates) as Array<[ScenarioKey, number]>) {
+    const p99 = (v: Variant) => round(fixedRateFigures(fr, scenario, v)?.p99, 1);
+    out[scenario] = { rate, p99ms: { full: p99('full'), off: p99('off') }, 'full/off': round(fixedRateRatio(fr, scenario), 2) };
+  }
+  return out;
+}
+
+/** The one-line summary: ratios, statements per request, throughput and p99 per scenario; full's spans per request and the run's dropped spans; the fixed-rate p99 of full and off. */
 export function summaryLine(report: Report): Record<string, unknown> {
   const line: Record<string, Record<string, unknown>> = { ratios: {}, sqlPerRequest: {}, rps: {}, p99ms: {}, spansPerRequest: {} };
   const many = Object.keys(report.cells).length > 1;
-  const round = (x: number | null | undefined, d: number) => (x === null || x === undefined || Number.isNaN(x) ? null : Number(x.toFixed(d)));
   for (const [conns, byScenario] of Object.entries(report.cells)) {
     for (const [scenario, byVariant] of Object.entries(byScenario) as Array<[ScenarioKey, Partial<Record<Variant, Cell>>]>) {
       const key = many ? `${scenario}@${conns}` : scenario;
@@ -264,6 +353,7 @@ export function summaryLine(report: Report): Record<string, unknown> {
       line.p99ms![key] = pick((c) => c.p99, 1);
     }
   }
+  if (report.fixedRate) line.fixedRate = fixedRateSummary(report.fixedRate);
   if (report.exportStream) line.export = exportSummary(report.exportStream);
   return { ...line, spansDropped: runDropped(report) };
 }

@@ -15,7 +15,9 @@ import { ensureDataset, type Dataset } from './dataset.js';
 import { measureExport } from './export-stream.js';
 import type { LoadJob } from './load-worker.js';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
-import { describeRun, figuresOf, renderTables, summaryLine, writeResults, type Cell, type Measurement, type Report, type SpanExport } from './report.js';
+import {
+  describeRun, figuresOf, isFigures, renderTables, summaryLine, writeResults, type Cell, type FixedRate, type Measurement, type Report, type SpanExport,
+} from './report.js';
 import { auditScenario, bodiesOf, checkReply, idPool, interleave, post, scenarioKeys, scenarios, type Pools, type Scenario, type ScenarioKey } from './scenarios.js';
 import { secretsEnv } from './secrets.js';
 import {
@@ -35,16 +37,19 @@ interface Profile {
   poolSize: number;
   /** Unmeasured load on each server before the first round, so that no variant meets its first window with cold JIT. */
   primeSec: number;
+  /** Warm-up and window of the fixed-rate comparison; its rounds are `rounds`. */
+  fixedRate: { warmupSec: number; durationSec: number };
 }
 
 const profiles: Record<Profile['name'], Profile> = {
-  quick: { name: 'quick', database: 'custos_bench_quick', customers: 20_000, warmupSec: 3, durationSec: 5, connections: [16], rounds: 1, poolSize: 500, primeSec: 2 },
-  full: { name: 'full', database: 'custos_bench', customers: 100_000, warmupSec: 5, durationSec: 10, connections: [16, 64], rounds: 2, poolSize: 1000, primeSec: 5 },
+  quick: { name: 'quick', database: 'custos_bench_quick', customers: 20_000, warmupSec: 3, durationSec: 5, connections: [16], rounds: 1, poolSize: 500, primeSec: 2, fixedRate: { warmupSec: 1, durationSec: 4 } },
+  full: { name: 'full', database: 'custos_bench', customers: 100_000, warmupSec: 5, durationSec: 10, connections: [16, 64], rounds: 2, poolSize: 1000, primeSec: 5, fixedRate: { warmupSec: 3, durationSec: 10 } },
 };
 
 const usage = `usage: npm run bench -- [--quick] [--soak SECONDS [--rate N]] [--rounds N] [--scenarios S1,S3] [--profile S1]
   (default)      full dataset (100k customers), 16 and 64 connections, 2 interleaved rounds
   --quick        20k customers, 3 s warm-up + 5 s window, 16 connections, one round (< 3 min)
+                 (after the 16-connection windows, S1–S3 on full and off at one fixed rate: 1 s + 4 s quick, 3 s + 10 s full)
   --soak S       full variant only for S seconds at a fixed rate (--rate, default 100 req/s)
   --profile S    CPU-profile the full server during its first window of scenario S and name the hottest functions
   --profile-variant off   profile the off server instead (to tell what full adds)`;
@@ -119,13 +124,24 @@ interface Window {
   variant: Variant;
   connections: number;
   round: number;
+  /** A fixed-rate window: its rate (req/s) and timing; absent: as fast as the server answers, the profile's timing. */
+  fixed?: { rate: number; warmupSec: number; durationSec: number };
 }
+
+/** The fixed-rate comparison: its connections, the throughput figures its rates come from, and the scenarios it covers. */
+const FIXED_RATE_CONNECTIONS = 16;
+const FIXED_RATE_SCENARIOS: readonly ScenarioKey[] = ['S1', 'S2', 'S3'];
+/** Share of the slower variant's throughput: both variants then run well below saturation. */
+const FIXED_RATE_SHARE = 0.5;
 
 /** One measured window: warm-up, snapshots around the window, the load result. */
 async function measure(run: Run, w: Window): Promise<Measurement> {
   const server = run.servers[w.variant];
-  const { warmupSec, durationSec, database } = run.p;
-  const job: LoadJob = { url: `${server.url}/graphql`, connections: w.connections, warmupSec, durationSec, headers: headersFor(run, w.s), bodies: w.bodies };
+  const { database } = run.p;
+  const { warmupSec, durationSec } = w.fixed ?? run.p;
+  const job: LoadJob = {
+    url: `${server.url}/graphql`, connections: w.connections, warmupSec, durationSec, headers: headersFor(run, w.s), bodies: w.bodies, ...(w.fixed ? { overallRate: w.fixed.rate } : {}),
+  };
   const snap = async (order: 'before' | 'after') => {
     // The /metrics request is kept outside the CPU window.
     const before = order === 'before' ? await readCounters(server.url) : null;
@@ -133,7 +149,8 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
     return { ...at, counters: before ?? (await readCounters(server.url)) };
   };
   const prof = run.cpuProfile;
-  const profiling = prof && !prof.done && prof.scenario === w.s.key && w.variant === prof.variant;
+  // Only a window as fast as the server answers is profiled (the first of the scenario, always before its fixed-rate ones).
+  const profiling = prof && !prof.done && !w.fixed && prof.scenario === w.s.key && w.variant === prof.variant;
   let before: Awaited<ReturnType<typeof snap>> | undefined;
   const load = await run.worker.run(job, async () => {
     before = await snap('before');
@@ -146,7 +163,7 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
   }
   const b = before!;
   return {
-    scenario: w.s.key, variant: w.variant, connections: w.connections, round: w.round, load,
+    scenario: w.s.key, variant: w.variant, connections: w.connections, round: w.round, ...(w.fixed ? { rate: w.fixed.rate } : {}), load,
     statements: b.counters.statements !== null && after.counters.statements !== null ? after.counters.statements - b.counters.statements : null,
     spans: server.exportsSpans ? spansBetween(b.counters, after.counters) : null,
     serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresCpuDelta(b.pg, after.pg), loadgenCpuMs: after.loadgen - b.loadgen,
@@ -266,39 +283,101 @@ async function prime(run: Run, active: Scenario[], problems: Map<string, string>
   }
 }
 
-/** The interleaved rounds: per connection count, round after round, each scenario on full → off → floor. */
-async function compare(run: Run, active: Scenario[], problems: Map<string, string>): Promise<{ cells: Report['cells']; measurements: Measurement[] }> {
-  const { connections: counts, rounds } = run.p;
-  const cells: Report['cells'] = {};
-  const measurements: Measurement[] = [];
-  const total = counts.length * rounds * (active.length * variants.length - problems.size);
-  for (const connections of counts) {
-    const byScenario: Report['cells'][string] = (cells[String(connections)] = {});
-    for (const s of active) byScenario[s.key] = {};
-    for (let round = 1; round <= rounds; round++) {
-      for (const s of active) {
-        const bodies = bodiesOf(s, run.pools);
-        for (const variant of variants) {
-          const problem = problems.get(`${s.key}/${variant}`);
-          if (problem) {
-            (byScenario[s.key] ??= {})[variant] = { na: `n/a (sample: ${problem})` };
-            continue;
-          }
-          const m = await measure(run, { s, bodies, variant, connections, round });
-          measurements.push(m);
-          const errors = m.load.non2xx + m.load.transportErrors + m.load.graphqlErrors;
-          console.log(`[${measurements.length}/${total}] ${s.key} ${variant.padEnd(5)} c${connections} r${round}: ${m.load.rps.toFixed(0)} req/s, p50 ${m.load.p50} ms, p99 ${m.load.p99} ms, ${errors} errors`);
-        }
-      }
-    }
+/** Throughput at one connection count: round after round, each scenario on full → off → floor, then the figures. */
+async function throughputAt(
+  run: Run, connections: number, active: Scenario[], problems: Map<string, string>, measurements: Measurement[], total: number,
+): Promise<Report['cells'][string]> {
+  const byScenario: Report['cells'][string] = {};
+  for (const s of active) byScenario[s.key] = {};
+  for (let round = 1; round <= run.p.rounds; round++) {
     for (const s of active) {
+      const bodies = bodiesOf(s, run.pools);
       for (const variant of variants) {
-        const mine = measurements.filter((m) => m.connections === connections && m.scenario === s.key && m.variant === variant);
-        if (mine.length > 0) (byScenario[s.key] ??= {})[variant] = figuresOf(mine) satisfies Cell;
+        const problem = problems.get(`${s.key}/${variant}`);
+        if (problem) {
+          (byScenario[s.key] ??= {})[variant] = { na: `n/a (sample: ${problem})` };
+          continue;
+        }
+        const m = await measure(run, { s, bodies, variant, connections, round });
+        measurements.push(m);
+        console.log(`[${measurements.length}/${total}] ${s.key} ${variant.padEnd(5)} c${connections} r${round}: ${describeLoad(m)}`);
       }
     }
   }
-  return { cells, measurements };
+  for (const s of active) {
+    for (const variant of variants) {
+      const mine = measurements.filter((m) => m.connections === connections && m.scenario === s.key && m.variant === variant);
+      if (mine.length > 0) (byScenario[s.key] ??= {})[variant] = figuresOf(mine) satisfies Cell;
+    }
+  }
+  return byScenario;
+}
+
+const describeLoad = ({ load }: Measurement) =>
+  `${load.rps.toFixed(0)} req/s, p50 ${load.p50} ms, p99 ${load.p99} ms, ${load.non2xx + load.transportErrors + load.graphqlErrors} errors`;
+
+/**
+ * The rate of each of S1–S3 that ran: half the req/s of the slower of full and
+ * off at 16 connections, so that both answer it well below saturation and
+ * their p99 differ by what full does per request, not by queueing. A scenario
+ * where either variant has no figures (failed sample check) is left out with
+ * that cell's reason.
+ */
+function fixedRates(byScenario: Report['cells'][string], active: Scenario[]): Pick<FixedRate, 'rates' | 'skipped'> {
+  const rates: FixedRate['rates'] = {};
+  const skipped: FixedRate['skipped'] = {};
+  for (const s of active.filter((x) => FIXED_RATE_SCENARIOS.includes(x.key))) {
+    const { full, off } = byScenario[s.key] ?? {};
+    if (!isFigures(full) || !isFigures(off)) {
+      skipped[s.key] = [full, off].map((c) => (c && 'na' in c ? c.na : undefined)).find(Boolean) ?? 'n/a (no throughput figures)';
+      continue;
+    }
+    const rate = Math.round(FIXED_RATE_SHARE * Math.min(full.rps, off.rps));
+    if (rate > 0) rates[s.key] = rate;
+    else skipped[s.key] = 'n/a (no throughput to take a rate from)';
+  }
+  return { rates, skipped };
+}
+
+/** Full and off of each of S1–S3 at the same fixed rate, interleaved full → off, round after round; undefined when none of S1–S3 ran. */
+async function fixedRateWindows(run: Run, active: Scenario[], byScenario: Report['cells'][string]): Promise<FixedRate | undefined> {
+  if (!active.some((s) => FIXED_RATE_SCENARIOS.includes(s.key))) return undefined;
+  const { rates, skipped } = fixedRates(byScenario, active);
+  const timing = run.p.fixedRate;
+  const chosen = active.filter((s) => rates[s.key] !== undefined);
+  const pair = ['full', 'off'] as const;
+  const total = run.p.rounds * chosen.length * pair.length;
+  const measurements: Measurement[] = [];
+  for (let round = 1; round <= run.p.rounds; round++) {
+    for (const s of chosen) {
+      const rate = rates[s.key]!;
+      const bodies = bodiesOf(s, run.pools);
+      for (const variant of pair) {
+        const m = await measure(run, { s, bodies, variant, connections: FIXED_RATE_CONNECTIONS, round, fixed: { rate, ...timing } });
+        measurements.push(m);
+        console.log(`[fixed ${measurements.length}/${total}] ${s.key} ${variant.padEnd(5)} at ${rate} req/s r${round}: ${describeLoad(m)}`);
+      }
+    }
+  }
+  return { connections: FIXED_RATE_CONNECTIONS, ...timing, rounds: run.p.rounds, rates, skipped, measurements };
+}
+
+/**
+ * The interleaved rounds at each connection count; right after those at 16
+ * connections, while the machine is as it was when their req/s were taken,
+ * the fixed-rate comparison of full and off.
+ */
+async function compare(run: Run, active: Scenario[], problems: Map<string, string>): Promise<{ cells: Report['cells']; measurements: Measurement[]; fixedRate?: FixedRate }> {
+  const { connections: counts, rounds } = run.p;
+  const cells: Report['cells'] = {};
+  const measurements: Measurement[] = [];
+  let fixedRate: FixedRate | undefined;
+  const total = counts.length * rounds * (active.length * variants.length - problems.size);
+  for (const connections of counts) {
+    const byScenario = (cells[String(connections)] = await throughputAt(run, connections, active, problems, measurements, total));
+    if (connections === FIXED_RATE_CONNECTIONS) fixedRate = await fixedRateWindows(run, active, byScenario);
+  }
+  return { cells, measurements, ...(fixedRate ? { fixedRate } : {}) };
 }
 
 async function main(): Promise<void> {
@@ -315,7 +394,7 @@ async function main(): Promise<void> {
   const problems = await sampleCheck(run, active);
   for (const [cell, problem] of problems) console.log(`sample check ${cell}: ${problem} (not loaded)`);
   await prime(run, active, problems);
-  const { cells, measurements } = await compare(run, active, problems);
+  const { cells, measurements, fixedRate } = await compare(run, active, problems);
   if (!('key' in s5) && (!args.only || args.only.includes('S5'))) {
     for (const byScenario of Object.values(cells)) byScenario.S5 = { full: { na: s5.unavailable }, off: { na: s5.unavailable }, floor: { na: s5.unavailable } };
   }
@@ -333,10 +412,12 @@ async function main(): Promise<void> {
     commit: `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'src') ? ' (src/ has uncommitted changes)' : ''}`,
     node: process.version, cpu: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`, loadavgStart: loadStart, loadavgEnd: os.loadavg(),
     dataset: { database: p.database, customers: run.dataset.customers, orders: run.dataset.orders },
-    windows: { warmupSec: p.warmupSec, durationSec: p.durationSec, connections: p.connections, rounds: p.rounds },
+    windows: { warmupSec: p.warmupSec, durationSec: p.durationSec, connections: p.connections, rounds: p.rounds, fixedRate: p.fixedRate },
     queries: Object.fromEntries(all.map((s) => [s.key, s.query])), sampleProblems: Object.fromEntries(problems),
   };
-  const report: Report = { meta, cells, rssEndMb, measurements, ...(exportStream ? { exportStream } : {}), ...(spanExport ? { spanExport } : {}) };
+  const report: Report = {
+    meta, cells, rssEndMb, measurements, ...(fixedRate ? { fixedRate } : {}), ...(exportStream ? { exportStream } : {}), ...(spanExport ? { spanExport } : {}),
+  };
   const preamble = describeRun(meta);
   console.log(`\n${preamble}\n\n${renderTables(report)}`);
   if (run.cpuProfile?.done) console.log(`\n${profileSummary(run.cpuProfile.dir)}`);
