@@ -266,6 +266,11 @@ describe('audit_events append-only trigger', () => {
     expect(await storedSeqs()).toEqual([1]);
   });
 
+  it('indexes record ids without a GIN pending list, whose cleanup would stall the commit that triggers it', async () => {
+    const rows = await queryRows(db, sql`select reloptions from pg_class where relname = 'audit_events_record_ids_idx'`);
+    expect(rows[0]?.reloptions).toEqual(['fastupdate=off']);
+  });
+
   it('grants custos_app SELECT and INSERT on audit_events, nothing more', async () => {
     const privileges = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'];
     const rows = await queryRows(

@@ -40,7 +40,8 @@ export const auditEvents = pgTable(
   (t) => [
     index('audit_events_trace_idx').on(t.traceId),
     index('audit_events_principal_at_idx').on(t.principalId, t.at),
-    // "Who accessed customer X": record_ids @> array[X] uses this index.
+    // "Who accessed customer X": record_ids @> array[X] uses this index. Without GIN's pending list
+    // (fastupdate off, migration 0005): its cleanup stalled the audit commit that triggered it.
     index('audit_events_record_ids_idx').using('gin', t.recordIds),
     index('audit_events_at_idx').on(t.at),
   ],
