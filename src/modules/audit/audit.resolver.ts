@@ -29,14 +29,14 @@ function date(value: string | undefined, argument: string): Date | undefined {
  * (its records' seqs as record ids), and a record of who looked at the trail
  * and what they asked for.
  */
-function auditRead<T>(ctx: Context, reason: string, read: () => Promise<T>, seqsOf: (result: T) => AuditRecord[]): Promise<T> {
+function auditRead<T>(ctx: Context, reason: string, read: () => Promise<T>, recordsOf: (result: T) => AuditRecord[]): Promise<T> {
   return requestObserver(ctx).enforce('AuditEvent', async (scope) => {
     const result = await read();
     scope.decided([
       {
         subject: 'AuditEvent',
         action: 'audit_read',
-        recordIds: seqsOf(result).map((r) => String(r.seq)),
+        recordIds: recordsOf(result).map((r) => String(r.seq)),
         fields: { raw: [], masked: [], revealed: [], denied: [] },
         purpose: null,
         decision: 'allow',
