@@ -21,6 +21,12 @@ export interface Measurement {
   /** Statements sent during the window (null: the server exposes no counter). */
   statements: number | null;
   /**
+   * Requests the server answered between the same two readings (null: no counter, the floor). The
+   * load generator's count stops at the window's end, the readings a little later: requests still
+   * in flight then (up to one per connection) send statements and spans that its count leaves out.
+   */
+  served?: number | null;
+  /**
    * Spans ended during the window (the delta of exported + failed + dropped +
    * pending) and of them dropped; null for a server that exports no spans.
    */
@@ -62,6 +68,9 @@ const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 export function figuresOf(ms: Measurement[]): Figures {
   const requests = sum(ms.map((m) => m.load.requests));
   const per = (total: number) => (requests > 0 ? total / requests : NaN);
+  // Statements and spans are counted between the server's own readings: per request it answered in between.
+  const served = ms.every((m) => typeof m.served === 'number') ? sum(ms.map((m) => m.served!)) : requests;
+  const perServed = (total: number) => (served > 0 ? total / served : NaN);
   const statements = ms.map((m) => m.statements);
   const spans = ms.map((m) => m.spans);
   const spansKnown = spans.every((x): x is NonNullable<typeof x> => x !== null);
@@ -72,8 +81,8 @@ export function figuresOf(ms: Measurement[]): Figures {
     p99: median(ms.map((m) => m.load.p99)),
     errors: sum(ms.map((m) => m.load.non2xx + m.load.transportErrors + m.load.graphqlErrors)),
     requests,
-    sqlPerRequest: statements.every((s): s is number => s !== null) ? per(sum(statements)) : null,
-    spansPerRequest: spansKnown ? per(sum(spans.map((x) => x.ended))) : null,
+    sqlPerRequest: statements.every((s): s is number => s !== null) ? perServed(sum(statements)) : null,
+    spansPerRequest: spansKnown ? perServed(sum(spans.map((x) => x.ended))) : null,
     spansDropped: spansKnown ? sum(spans.map((x) => x.dropped)) : null,
     cpuMsPerRequest: per(sum(ms.map((m) => m.serverCpuMs))),
     pgCpuMsPerRequest: per(sum(ms.map((m) => m.postgresCpuMs))),

@@ -134,6 +134,25 @@ const FIXED_RATE_SCENARIOS: readonly ScenarioKey[] = ['S1', 'S2', 'S3'];
 /** Share of the slower variant's throughput: both variants then run well below saturation. */
 const FIXED_RATE_SHARE = 0.5;
 
+/**
+ * The server's counters once the requests still in flight have been answered
+ * (its request count steady for 150 ms, 3 s at most), read in the pause after
+ * the warm-up and after the window: statements and spans are then counted
+ * together with their requests, never without them.
+ */
+async function settledCounters(url: string): Promise<ServerCounters> {
+  let counters = await readCounters(url);
+  const deadline = Date.now() + 3000;
+  while (counters.requests !== null && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const next = await readCounters(url);
+    const steady = next.requests === counters.requests;
+    counters = next;
+    if (steady) break;
+  }
+  return counters;
+}
+
 /** One measured window: warm-up, snapshots around the window, the load result. */
 async function measure(run: Run, w: Window): Promise<Measurement> {
   const server = run.servers[w.variant];
@@ -144,9 +163,9 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
   };
   const snap = async (order: 'before' | 'after') => {
     // The /metrics request is kept outside the CPU window.
-    const before = order === 'before' ? await readCounters(server.url) : null;
+    const before = order === 'before' ? await settledCounters(server.url) : null;
     const at = { cpu: cpuMs(server.pid), pg: postgresCpu(database), loadgen: cpuMs(run.worker.pid) };
-    return { ...at, counters: before ?? (await readCounters(server.url)) };
+    return { ...at, counters: before ?? (await settledCounters(server.url)) };
   };
   const prof = run.cpuProfile;
   // Only a window as fast as the server answers is profiled (the first of the scenario, always before its fixed-rate ones).
@@ -165,6 +184,7 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
   return {
     scenario: w.s.key, variant: w.variant, connections: w.connections, round: w.round, ...(w.fixed ? { rate: w.fixed.rate } : {}), load,
     statements: b.counters.statements !== null && after.counters.statements !== null ? after.counters.statements - b.counters.statements : null,
+    served: b.counters.requests !== null && after.counters.requests !== null ? after.counters.requests - b.counters.requests : null,
     spans: server.exportsSpans ? spansBetween(b.counters, after.counters) : null,
     serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresCpuDelta(b.pg, after.pg), loadgenCpuMs: after.loadgen - b.loadgen,
     rssMb: rssMb(server.pid),

@@ -182,6 +182,8 @@ const spanGauges: Record<keyof SpanCounts, string> = {
 export interface ServerCounters {
   statements: number | null;
   spans: SpanCounts | null;
+  /** GraphQL requests the server has answered (`custos_graphql_requests_total`, all label sets). */
+  requests: number | null;
 }
 
 /** The span queue gauges, or null unless all four are exposed (the floor has none). */
@@ -195,11 +197,11 @@ function spanCountsOf(sums: Map<string, number>): SpanCounts | null {
   return counts as SpanCounts;
 }
 
-/** One GET /metrics: `custos_db_statements_total` (all label sets) and the span queue gauges. */
+/** One GET /metrics: `custos_db_statements_total` and `custos_graphql_requests_total` (all label sets) and the span queue gauges. */
 export async function readCounters(url: string): Promise<ServerCounters> {
   const sums = await metricSums(url);
-  if (!sums) return { statements: null, spans: null };
-  return { statements: sums.get('custos_db_statements_total') ?? null, spans: spanCountsOf(sums) };
+  if (!sums) return { statements: null, spans: null, requests: null };
+  return { statements: sums.get('custos_db_statements_total') ?? null, spans: spanCountsOf(sums), requests: sums.get('custos_graphql_requests_total') ?? null };
 }
 
 /** Sum of the Prometheus counter `custos_db_statements_total` (all label sets), or null when not exposed. */
