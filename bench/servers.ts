@@ -204,11 +204,6 @@ export async function readCounters(url: string): Promise<ServerCounters> {
   return { statements: sums.get('custos_db_statements_total') ?? null, spans: spanCountsOf(sums), requests: sums.get('custos_graphql_requests_total') ?? null };
 }
 
-/** Sum of the Prometheus counter `custos_db_statements_total` (all label sets), or null when not exposed. */
-export async function statementCount(url: string): Promise<number | null> {
-  return (await readCounters(url)).statements;
-}
-
 /** The forked load generator: one job at a time over IPC. */
 export class LoadWorker {
   private constructor(private readonly child: ChildProcess) {}
