@@ -5,7 +5,7 @@ import { createDb, type Db } from '../db/client.js';
 import { queryRows } from '../db/execute.js';
 import { trailOf } from './queries.js';
 import { type AuditEventInput, GENESIS_HASH, hashRecord } from './record.js';
-import { AuditLog, AuditStoreError, CHAIN_LOCK_KEY } from './store.js';
+import { AuditLog, AuditStoreError, CHAIN_LOCK_KEY, INDEX_MERGE_LOCK_KEY } from './store.js';
 import { asOwner, auditEvent, openTestDb, type TestDb } from './test-db.js';
 import { verifyChain } from './verify.js';
 
@@ -266,11 +266,6 @@ describe('audit_events append-only trigger', () => {
     expect(await storedSeqs()).toEqual([1]);
   });
 
-  it('indexes record ids without a GIN pending list, whose cleanup would stall the commit that triggers it', async () => {
-    const rows = await queryRows(db, sql`select reloptions from pg_class where relname = 'audit_events_record_ids_idx'`);
-    expect(rows[0]?.reloptions).toEqual(['fastupdate=off']);
-  });
-
   it('grants custos_app SELECT and INSERT on audit_events, nothing more', async () => {
     const privileges = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'];
     const rows = await queryRows(
@@ -280,5 +275,79 @@ describe('audit_events append-only trigger', () => {
     );
     const granted = rows.filter((r) => r.granted === true).map((r) => r.privilege);
     expect(granted).toEqual(['SELECT', 'INSERT']);
+  });
+});
+
+describe('the record-id index pending list', () => {
+  async function accessesOf(id: string): Promise<number[]> {
+    const rows = await queryRows(db, sql`select seq::int as seq from audit_events where record_ids @> array[${id}]::text[] order by seq`);
+    return rows.map((r) => r.seq as number);
+  }
+
+  it('takes new record ids into GIN pending list, with a limit that only matters when nothing merges', async () => {
+    const rows = await queryRows(db, sql`select reloptions from pg_class where relname = 'audit_events_record_ids_idx'`);
+    expect(rows[0]?.reloptions).toEqual(['fastupdate=on', 'gin_pending_list_limit=32768']);
+  });
+
+  it('merges what commits left pending into the index, the ids findable before and after', async () => {
+    const log = new AuditLog(db, { indexMergeDelayMs: 0 });
+    await log.mergeIndex();
+    const ids = range(400).map((i) => `c-merge-${i}`);
+    for (const chunk of [ids.slice(0, 200), ids.slice(200)]) await log.append([auditEvent({ recordIds: chunk })]);
+    expect(await accessesOf('c-merge-7')).toEqual([1]);
+    expect(await accessesOf('c-merge-399')).toEqual([2]);
+    expect(await log.mergeIndex()).toBeGreaterThan(0);
+    expect(await log.mergeIndex()).toBe(0);
+    expect(await accessesOf('c-merge-7')).toEqual([1]);
+    expect(await accessesOf('c-merge-399')).toEqual([2]);
+    expect(await accessesOf('c-merge-401')).toEqual([]);
+    expect(log.stats()).toMatchObject({ indexMerges: 3, indexMergesSkipped: 0, indexMergeFailures: 0 });
+    expect(log.stats().indexPagesMerged).toBeGreaterThan(0);
+  });
+
+  it('merges in the background after a commit, once, and not after close', async () => {
+    const log = new AuditLog(db, { indexMergeDelayMs: 10 });
+    await log.append([auditEvent({ recordIds: range(300).map((i) => `c-bg-${i}`) })]);
+    await vi.waitFor(() => expect(log.stats().indexMerges).toBe(1), { timeout: 5000, interval: 10 });
+    expect(log.stats().indexPagesMerged).toBeGreaterThan(0);
+    expect(await new AuditLog(db, { indexMergeDelayMs: 0 }).mergeIndex()).toBe(0);
+
+    await log.append([auditEvent()]);
+    await log.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(log.stats().indexMerges).toBe(1);
+  });
+
+  it.skipIf(!process.env.DATABASE_URL)('skips, without waiting, while another process merges', async () => {
+    const log = new AuditLog(db, { indexMergeDelayMs: 0 });
+    await db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${INDEX_MERGE_LOCK_KEY})`);
+      expect(await log.mergeIndex()).toBe(-1);
+    });
+    expect(log.stats()).toMatchObject({ indexMerges: 0, indexMergesSkipped: 1 });
+    expect(await log.mergeIndex()).toBeGreaterThanOrEqual(0);
+  });
+
+  it('counts and logs a failed merge without throwing, by error code only', async () => {
+    const error = vi.fn();
+    const failing = {
+      execute: () => Promise.reject(Object.assign(new Error('permission denied for function u-rep-1'), { code: '42501' })),
+    } as unknown as Db;
+    const log = new AuditLog(failing, { logger: { error }, indexMergeDelayMs: 0 });
+    await expect(log.mergeIndex()).resolves.toBe(-1);
+    expect(log.stats()).toMatchObject({ indexMerges: 0, indexMergeFailures: 1 });
+    expect(error).toHaveBeenCalledWith({ err: { name: 'Error', code: '42501' } }, 'audit index merge failed');
+    expect(JSON.stringify(error.mock.calls)).not.toMatch(/u-rep-1|permission/);
+  });
+
+  it('lets the service role call the merge, through a definer function with a fixed search path, and nobody else', async () => {
+    const rows = await queryRows(
+      db,
+      sql`select has_function_privilege('custos_app', 'audit_merge_pending_record_ids()', 'execute') as app,
+                 has_function_privilege('public', 'audit_merge_pending_record_ids()', 'execute') as everyone,
+                 p.prosecdef as definer, p.proconfig as config
+            from pg_proc p where p.proname = 'audit_merge_pending_record_ids'`,
+    );
+    expect(rows).toEqual([{ app: true, everyone: false, definer: true, config: ['search_path=pg_catalog, pg_temp'] }]);
   });
 });

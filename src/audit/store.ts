@@ -1,7 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
-import { toBuffer, type Row } from '../db/execute.js';
+import { queryRows, toBuffer, type Row } from '../db/execute.js';
 import { type AuditEventInput, type AuditRecord, canonicalBody, canonicalText, GENESIS_HASH, hashText, invalidReason } from './record.js';
 
 /**
@@ -10,6 +10,9 @@ import { type AuditEventInput, type AuditRecord, canonicalBody, canonicalText, G
  * so records also commit in seq order and readers never see a transient gap.
  */
 export const CHAIN_LOCK_KEY = 0x637573746f73;
+
+/** Held (transaction-scoped, never waited for) by whoever merges the record-id index's pending list (migration 0006). */
+export const INDEX_MERGE_LOCK_KEY = CHAIN_LOCK_KEY + 1;
 
 /** Why an append was refused. `cause` keeps the driver error for logs; the message never carries SQL or data. */
 export class AuditStoreError extends Error {
@@ -29,6 +32,12 @@ export interface AuditLogOptions {
   logger?: { error(obj: object, msg: string): void };
   /** Longest one flush statement (the wait for the chain lock included) may take before its callers are rejected. */
   flushTimeoutMs?: number;
+  /**
+   * How long after a commit the record-id index's pending list is merged into
+   * the index, off every request's path (default 1000 ms; 0: never, and the
+   * insert that fills the list merges it, as PostgreSQL does by default).
+   */
+  indexMergeDelayMs?: number;
 }
 
 export interface AuditLogStats {
@@ -45,6 +54,12 @@ export interface AuditLogStats {
    * appender extended the chain or held the lock. The others were one INSERT after the known head.
    */
   locked: number;
+  /** Background merges of the record-id index's pending list: done, skipped (another process was merging), failed. */
+  indexMerges: number;
+  indexMergesSkipped: number;
+  indexMergeFailures: number;
+  /** Pending-list pages the merges moved into the index. */
+  indexPagesMerged: number;
 }
 
 interface ChainHead {
@@ -76,7 +91,22 @@ export class AuditLog {
   private head: ChainHead | null = null;
   private running: Promise<void> | null = null;
   private closed = false;
-  private counters = { appended: 0, batches: 0, queued: 0, failures: 0, locked: 0 };
+  private readonly indexMergeDelayMs: number;
+  private mergeTimer: NodeJS.Timeout | null = null;
+  private merging: Promise<void> | null = null;
+  /** A commit happened since the last merge started: its record ids may still be pending. */
+  private unmerged = false;
+  private counters = {
+    appended: 0,
+    batches: 0,
+    queued: 0,
+    failures: 0,
+    locked: 0,
+    indexMerges: 0,
+    indexMergesSkipped: 0,
+    indexMergeFailures: 0,
+    indexPagesMerged: 0,
+  };
 
   constructor(
     private readonly db: Db,
@@ -85,6 +115,7 @@ export class AuditLog {
     this.maxBatch = Math.max(1, opts.maxBatch ?? 500);
     this.logger = opts.logger;
     this.flushTimeoutMs = Math.max(1, Math.floor(opts.flushTimeoutMs ?? 15_000));
+    this.indexMergeDelayMs = Math.max(0, opts.indexMergeDelayMs ?? 1000);
   }
 
   /** Chains and stores the events; resolves only once they are committed, rejects (AuditStoreError) if they are not. */
@@ -111,10 +142,37 @@ export class AuditLog {
     }
   }
 
-  /** Flushes what is queued, then refuses further appends. */
+  /** Flushes what is queued, then refuses further appends; a merge under way is waited for, none is started. */
   async close(): Promise<void> {
     this.closed = true;
     await this.flush();
+    if (this.mergeTimer) clearTimeout(this.mergeTimer);
+    this.mergeTimer = null;
+    await this.merging;
+  }
+
+  /**
+   * Merges the record-id index's pending list into the index now (what the
+   * background merge does after each commit). Resolves to the pages merged,
+   * or -1 when another process was merging; never rejects: a failure is
+   * counted and logged, and the ids stay findable in the pending list.
+   */
+  async mergeIndex(): Promise<number> {
+    this.unmerged = false;
+    try {
+      const [row] = await queryRows(this.db, sql`select audit_merge_pending_record_ids()::float8 as pages`);
+      const pages = row!.pages as number;
+      if (pages < 0) this.counters.indexMergesSkipped += 1;
+      else {
+        this.counters.indexMerges += 1;
+        this.counters.indexPagesMerged += pages;
+      }
+      return pages;
+    } catch (cause) {
+      this.counters.indexMergeFailures += 1;
+      this.report('audit index merge failed', cause);
+      return -1;
+    }
   }
 
   stats(): AuditLogStats {
@@ -154,6 +212,8 @@ export class AuditLog {
       this.head = { seq: last.seq, hash: last.hash, atMs: last.at.getTime() };
       this.counters.batches += 1;
       this.counters.appended += records.length;
+      this.unmerged = true;
+      this.scheduleMerge();
       let offset = 0;
       for (const pending of batch) {
         pending.resolve(records.slice(offset, offset + pending.events.length));
@@ -164,7 +224,7 @@ export class AuditLog {
       this.counters.failures += 1;
       const error = new AuditStoreError('unavailable', 'audit store unavailable: records not written', { cause });
       for (const pending of batch) pending.reject(error);
-      this.report(cause, events.events.length);
+      this.report('audit append failed', cause, events.events.length);
     } finally {
       this.counters.queued -= events.events.length;
     }
@@ -175,9 +235,23 @@ export class AuditLog {
     return this.db.transaction((tx) => writeChained(tx, events, this.flushTimeoutMs));
   }
 
-  private report(cause: unknown, events: number): void {
+  /** One timer at a time; a merge still running when it fires is not doubled, and re-arms the timer if commits came meanwhile. */
+  private scheduleMerge(): void {
+    if (this.indexMergeDelayMs === 0 || this.mergeTimer || this.closed) return;
+    this.mergeTimer = setTimeout(() => {
+      this.mergeTimer = null;
+      this.merging ??= this.mergeIndex().then(() => {
+        this.merging = null;
+        if (this.unmerged) this.scheduleMerge();
+      });
+    }, this.indexMergeDelayMs);
+    // A pending merge never keeps the process alive: the ids stay findable unmerged.
+    this.mergeTimer.unref();
+  }
+
+  private report(msg: string, cause: unknown, events?: number): void {
     try {
-      this.logger?.error({ err: describeError(cause), events }, 'audit append failed');
+      this.logger?.error({ err: describeError(cause), ...(events === undefined ? {} : { events }) }, msg);
     } catch {
       // A failing logger must not stall the queue: the callers already have the error.
     }

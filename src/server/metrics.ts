@@ -42,6 +42,8 @@ export class Metrics {
     statements: () => number;
     auditQueued: () => number;
     auditFailures: () => number;
+    /** Background merges of the audit record-id index's pending list (absent: not registered). */
+    auditIndexMerges?: () => { done: number; skipped: number; failed: number };
     /** The span export queue's counters (all zero when no collector is configured). */
     spans: () => SpanQueueStats;
     /** Pooled connection slots (PostgreSQL's acquire gate); absent, the pool gauges are not registered. */
@@ -66,6 +68,12 @@ export class Metrics {
     gauge('custos_spans_pending', 'Spans ended but not yet exported (queued or in the batch being sent)', () => sources.spans().pending);
     gauge('custos_audit_queue', 'Audit records accepted but not yet committed', sources.auditQueued);
     gauge('custos_audit_failures_total', 'Audit flushes that failed (requests refused in strict mode)', sources.auditFailures);
+    const merges = sources.auditIndexMerges;
+    if (merges) {
+      gauge('custos_audit_index_merges_total', 'Merges of the audit record-id index pending list into the index', () => merges().done);
+      gauge('custos_audit_index_merges_skipped_total', 'Merges skipped because another process was merging', () => merges().skipped);
+      gauge('custos_audit_index_merge_failures_total', 'Merges that failed (record ids stay findable, unmerged)', () => merges().failed);
+    }
     const pool = sources.pool;
     if (pool) {
       gauge('custos_db_pool_in_use', 'Pooled database connections held by a statement or a transaction', () => pool().inUse);

@@ -40,8 +40,8 @@ export const auditEvents = pgTable(
   (t) => [
     index('audit_events_trace_idx').on(t.traceId),
     index('audit_events_principal_at_idx').on(t.principalId, t.at),
-    // "Who accessed customer X": record_ids @> array[X] uses this index. Without GIN's pending list
-    // (fastupdate off, migration 0005): its cleanup stalled the audit commit that triggered it.
+    // "Who accessed customer X": record_ids @> array[X] uses this index. New ids go to GIN's pending
+    // list, which the service merges in the background (migration 0006, AuditLog.mergeIndex), not a commit.
     index('audit_events_record_ids_idx').using('gin', t.recordIds),
     index('audit_events_at_idx').on(t.at),
   ],
