@@ -33,7 +33,14 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 # DATA_DIR is only used when DATABASE_URL is unset (embedded PGlite): /tmp is
 # the one writable path under a read-only root filesystem, so that data is
 # throwaway. The numeric user below has no passwd entry, hence HOME=/tmp.
+# --max-semi-space-size: a young generation of up to 32 MB instead of V8's
+# 16 MB. Under load a request's spans, decisions and audit records live until
+# their export and group commit; with the default they outlive two scavenges
+# and are copied into the old generation. Measured (npm run bench -- --quick,
+# S1): full's CPU per request 0.95 -> 0.80 ms, RSS under load about +50 MB; the
+# young generation only grows to the limit under allocation pressure.
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=32 \
     PORT=4000 \
     HOST=0.0.0.0 \
     POLICY_DIR=/app/policies \

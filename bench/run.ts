@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -236,11 +236,22 @@ async function sampleCheck(run: Run, active: Scenario[]): Promise<Map<string, st
   return problems;
 }
 
+/**
+ * The node options the image runs custos with (the Dockerfile's `ENV NODE_OPTIONS=`), given to the
+ * three servers alike: the bench measures custos as deployed, and the same heap settings for all.
+ */
+function deployedNodeOptions(): string {
+  const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
+  const found = /^\s*NODE_OPTIONS=("?)([^"\s\\]+(?: [^"\s\\]+)*)\1/m.exec(dockerfile);
+  if (!found) throw new Error('Dockerfile sets no NODE_OPTIONS: the bench runs custos with the options the image uses');
+  return found[2]!;
+}
+
 async function startAll(
   dataset: Dataset, secret: string, collector: string, profile: { dir: string; variant: 'full' | 'off' } | undefined,
 ): Promise<Record<Variant, ServerHandle>> {
   // The dataset's throwaway keys and a fresh cursor secret: what production requires instead of the development keys.
-  const common = { DATABASE_URL: dataset.url, JWT_SECRET: secret, CURSOR_SECRET: randomBytes(48).toString('base64'), PSEUDONYM_KEY: randomBytes(32).toString('base64'), SEED_DEMO: 'never', LOG_LEVEL: 'warn', ...secretsEnv(dataset.secrets) };
+  const common = { NODE_OPTIONS: deployedNodeOptions(), DATABASE_URL: dataset.url, JWT_SECRET: secret, CURSOR_SECRET: randomBytes(48).toString('base64'), PSEUDONYM_KEY: randomBytes(32).toString('base64'), SEED_DEMO: 'never', LOG_LEVEL: 'warn', ...secretsEnv(dataset.secrets) };
   // As deployed, full sends its spans to a collector (the bench's sink); off traces nothing and the floor has no tracing.
   const full: ServerSpec = { variant: 'full', entry: 'src/main.ts', env: { ...common, NODE_ENV: 'production', OTEL_EXPORTER_OTLP_ENDPOINT: collector } };
   // Production refuses the off switches; the preload gives off the same graphql-js code path as full (see the file).
@@ -430,7 +441,7 @@ async function main(): Promise<void> {
   const meta = {
     started: started.toISOString(), mode: p.name, elapsedSec, seedSec: Math.round(run.dataset.seedSec),
     commit: `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'src') ? ' (src/ has uncommitted changes)' : ''}`,
-    node: process.version, cpu: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`, loadavgStart: loadStart, loadavgEnd: os.loadavg(),
+    node: process.version, nodeOptions: deployedNodeOptions(), cpu: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`, loadavgStart: loadStart, loadavgEnd: os.loadavg(),
     dataset: { database: p.database, customers: run.dataset.customers, orders: run.dataset.orders },
     windows: { warmupSec: p.warmupSec, durationSec: p.durationSec, connections: p.connections, rounds: p.rounds, fixedRate: p.fixedRate },
     queries: Object.fromEntries(all.map((s) => [s.key, s.query])), sampleProblems: Object.fromEntries(problems),
