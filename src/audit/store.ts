@@ -34,8 +34,10 @@ export interface AuditLogOptions {
   flushTimeoutMs?: number;
   /**
    * How long after a commit the record-id index's pending list is merged into
-   * the index, off every request's path (default 1000 ms; 0: never, and the
+   * the index, off every request's path (default 200 ms; 0: never, and the
    * insert that fills the list merges it, as PostgreSQL does by default).
+   * Shorter keeps each merge, and the CPU it takes from requests, small:
+   * about 200 S1 reads' worth of ids at 1,000 req/s.
    */
   indexMergeDelayMs?: number;
 }
@@ -115,7 +117,7 @@ export class AuditLog {
     this.maxBatch = Math.max(1, opts.maxBatch ?? 500);
     this.logger = opts.logger;
     this.flushTimeoutMs = Math.max(1, Math.floor(opts.flushTimeoutMs ?? 15_000));
-    this.indexMergeDelayMs = Math.max(0, opts.indexMergeDelayMs ?? 1000);
+    this.indexMergeDelayMs = Math.max(0, opts.indexMergeDelayMs ?? 200);
   }
 
   /** Chains and stores the events; resolves only once they are committed, rejects (AuditStoreError) if they are not. */
