@@ -11,7 +11,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { profileSummary } from './cpuprofile.js';
-import { ensureDataset, type Dataset } from './dataset.js';
+import { analyzeAuditTrail, ensureDataset, type Dataset } from './dataset.js';
 import { measureExport } from './export-stream.js';
 import type { LoadJob } from './load-worker.js';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
@@ -167,6 +167,7 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
     const at = { cpu: cpuMs(server.pid), pg: postgresCpu(database), loadgen: cpuMs(run.worker.pid) };
     return { ...at, counters: before ?? (await settledCounters(server.url)) };
   };
+  await analyzeAuditTrail(run.dataset.url);
   const prof = run.cpuProfile;
   // Only a window as fast as the server answers is profiled (the first of the scenario, always before its fixed-rate ones).
   const profiling = prof && !prof.done && !w.fixed && prof.scenario === w.s.key && w.variant === prof.variant;

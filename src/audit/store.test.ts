@@ -318,6 +318,23 @@ describe('the record-id index pending list', () => {
     expect(log.stats().indexMerges).toBe(1);
   });
 
+  it('loses no id when merges run while appends commit', async () => {
+    const log = new AuditLog(db, { indexMergeDelayMs: 1 });
+    const ids = (call: number) => range(40).map((i) => `c-race-${call}-${i}`);
+    const calls = range(30).map(async (call) => {
+      const [record] = await log.append([auditEvent({ recordIds: ids(call) })]);
+      if (call % 5 === 0) await log.mergeIndex();
+      return record!.seq;
+    });
+    const seqs = await Promise.all(calls);
+    await log.close();
+    expect(log.stats().indexMerges).toBeGreaterThan(0);
+    for (const call of [1, 7, 15, 30]) {
+      for (const id of [ids(call)[0]!, ids(call)[39]!]) expect(await accessesOf(id)).toEqual([seqs[call - 1]]);
+    }
+    expect(await verifyChain(db)).toMatchObject({ ok: true, count: 30 });
+  });
+
   it.skipIf(!process.env.DATABASE_URL)('skips, without waiting, while another process merges', async () => {
     const log = new AuditLog(db, { indexMergeDelayMs: 0 });
     await db.transaction(async (tx) => {

@@ -362,6 +362,9 @@ async function appendAfter(db: Db, events: Accepted, head: ChainHead): Promise<A
   const guard = sql`(select pg_try_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))}))
     and exists (select 1 from audit_events where seq = ${head.seq} and hash = ${head.hash})`;
   try {
+    // Prepared once per connection. Its generic plan is made while the table may still be small (the
+    // head check could then be a sequential scan); ANALYZE invalidates it, and autovacuum analyzes
+    // audit_events as it grows (the bench, on a server with autovacuum off, analyzes before each window).
     const rows = await start(db, insertChained(chained, guard), 'audit_insert_after');
     return rows.length === chained.records.length ? chained.records : null;
   } catch (e) {
