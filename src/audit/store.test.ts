@@ -284,7 +284,7 @@ describe('the record-id index pending list', () => {
     return rows.map((r) => r.seq as number);
   }
 
-  it('takes new record ids into GIN pending list, with a limit that only matters when nothing merges', async () => {
+  it("takes new record ids into GIN's pending list, with a limit that only matters when nothing merges", async () => {
     const rows = await queryRows(db, sql`select reloptions from pg_class where relname = 'audit_events_record_ids_idx'`);
     expect(rows[0]?.reloptions).toEqual(['fastupdate=on', 'gin_pending_list_limit=32768']);
   });

@@ -156,8 +156,9 @@ export class AuditLog {
   /**
    * Merges the record-id index's pending list into the index now (what the
    * background merge does after each commit). Resolves to the pages merged,
-   * or -1 when another process was merging; never rejects: a failure is
-   * counted and logged, and the ids stay findable in the pending list.
+   * or -1 when nothing was merged: another process was merging, or the merge
+   * failed (counted and logged apart). Never rejects: unmerged ids stay
+   * findable in the pending list.
    */
   async mergeIndex(): Promise<number> {
     this.unmerged = false;
