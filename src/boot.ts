@@ -7,7 +7,7 @@ import { connectProblem, createDb, type DbHandle } from './db/client.js';
 import { seedDatabase } from './db/seed/load.js';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createHmac } from 'node:crypto';
-import { AuditLog, type AuditLogStats } from './audit/store.js';
+import { AuditLog } from './audit/store.js';
 import { createApp, type App } from './server/app.js';
 import { Metrics } from './server/metrics.js';
 import { Telemetry } from './telemetry/tracing.js';
@@ -45,10 +45,6 @@ export interface StartOptions {
   spanExporter?: SpanExporter;
 }
 
-function indexMerges(s: AuditLogStats): { done: number; skipped: number; failed: number } {
-  return { done: s.indexMerges, skipped: s.indexMergesSkipped, failed: s.indexMergeFailures };
-}
-
 export async function start(config: Config, opts: StartOptions = {}): Promise<Running> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const bundle = await loadBundle(config.policyDir, config.datasetDir);
@@ -74,7 +70,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       pool: () => db.poolStats(),
       auditQueued: () => audit?.stats().queued ?? 0,
       auditFailures: () => audit?.stats().failures ?? 0,
-      ...(audit ? { auditIndexMerges: () => indexMerges(audit.stats()) } : {}),
+      ...(audit ? { auditIndexMerges: () => audit.stats() } : {}),
       spans: () => telemetry.spanStats(),
     });
     const app = await createApp({ config, db, bundle, logger, telemetry, audit, metrics });

@@ -1,6 +1,6 @@
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyChain } from '../src/audit/verify.js';
 import { Attr, SpanName } from '../src/telemetry/names.js';
 import { gql, startTestServer, type TestServer } from './helpers/server.js';
@@ -133,6 +133,17 @@ describe('the audit trail', () => {
     expect(text).not.toMatch(/u-rep-1|u-auditor-1/);
     for (const value of sentinels()) expect(text.includes(value)).toBe(false);
     for (const c of server.customers) expect(text.includes(c.id)).toBe(false);
+  });
+
+  it('merges the record ids of committed reads into their index in the background, and counts it', async () => {
+    const metric = async (name: string) => {
+      const text = await (await fetch(server.url.replace('/graphql', '/metrics'))).text();
+      return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+    };
+    await gql(server, 'u-rep-1', `{ customers(first: 5) { edges { node { id } } } }`);
+    await vi.waitFor(async () => expect(await metric('custos_audit_index_merges_total')).toBeGreaterThan(0), { timeout: 5000, interval: 50 });
+    expect(await metric('custos_audit_index_merge_failures_total')).toBe(0);
+    expect(await metric('custos_audit_index_merges_skipped_total')).toBe(0);
   });
 
   it('writes no personal value into the logs', () => {

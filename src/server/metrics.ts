@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AuditLogStats } from '../audit/store.js';
 import type { SpanQueueStats } from '../telemetry/span-queue.js';
 
 /**
@@ -43,7 +44,7 @@ export class Metrics {
     auditQueued: () => number;
     auditFailures: () => number;
     /** Background merges of the audit record-id index's pending list (absent: not registered). */
-    auditIndexMerges?: () => { done: number; skipped: number; failed: number };
+    auditIndexMerges?: () => Pick<AuditLogStats, 'indexMerges' | 'indexMergesSkipped' | 'indexMergeFailures'>;
     /** The span export queue's counters (all zero when no collector is configured). */
     spans: () => SpanQueueStats;
     /** Pooled connection slots (PostgreSQL's acquire gate); absent, the pool gauges are not registered. */
@@ -70,9 +71,9 @@ export class Metrics {
     gauge('custos_audit_failures_total', 'Audit flushes that failed (requests refused in strict mode)', sources.auditFailures);
     const merges = sources.auditIndexMerges;
     if (merges) {
-      gauge('custos_audit_index_merges_total', 'Merges of the audit record-id index pending list into the index', () => merges().done);
-      gauge('custos_audit_index_merges_skipped_total', 'Merges skipped because another process was merging', () => merges().skipped);
-      gauge('custos_audit_index_merge_failures_total', 'Merges that failed (record ids stay findable, unmerged)', () => merges().failed);
+      gauge('custos_audit_index_merges_total', 'Merges of the audit record-id index pending list into the index', () => merges().indexMerges);
+      gauge('custos_audit_index_merges_skipped_total', 'Merges skipped because another process was merging', () => merges().indexMergesSkipped);
+      gauge('custos_audit_index_merge_failures_total', 'Merges that failed (record ids stay findable, unmerged)', () => merges().indexMergeFailures);
     }
     const pool = sources.pool;
     if (pool) {
