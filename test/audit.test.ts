@@ -135,12 +135,16 @@ describe('the audit trail', () => {
     for (const c of server.customers) expect(text.includes(c.id)).toBe(false);
   });
 
-  it('merges the record ids of committed reads into their index in the background, and counts it', async () => {
+  it('counts audit commits and records, and merges the record ids of committed reads into their index in the background', async () => {
     const metric = async (name: string) => {
       const text = await (await fetch(server.url.replace('/graphql', '/metrics'))).text();
       return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
     };
+    const [records, commits] = [await metric('custos_audit_records_total'), await metric('custos_audit_commits_total')];
     await gql(server, 'u-rep-1', `{ customers(first: 5) { edges { node { id } } } }`);
+    // The read's strict audit committed before the reply: one record (one policed read), one transaction.
+    expect(await metric('custos_audit_records_total')).toBe(records + 1);
+    expect(await metric('custos_audit_commits_total')).toBe(commits + 1);
     await vi.waitFor(async () => expect(await metric('custos_audit_index_merges_total')).toBeGreaterThan(0), { timeout: 5000, interval: 50 });
     expect(await metric('custos_audit_index_merge_failures_total')).toBe(0);
     expect(await metric('custos_audit_index_merges_skipped_total')).toBe(0);

@@ -43,8 +43,8 @@ export class Metrics {
     statements: () => number;
     auditQueued: () => number;
     auditFailures: () => number;
-    /** Background merges of the audit record-id index's pending list (absent: not registered). */
-    auditIndexMerges?: () => Pick<AuditLogStats, 'indexMerges' | 'indexMergesSkipped' | 'indexMergeFailures'>;
+    /** The audit log's counters: commits and background index merges (absent, with no audit log: not registered). */
+    auditLog?: () => Pick<AuditLogStats, 'appended' | 'batches' | 'indexMerges' | 'indexMergesSkipped' | 'indexMergeFailures'>;
     /** The span export queue's counters (all zero when no collector is configured). */
     spans: () => SpanQueueStats;
     /** Pooled connection slots (PostgreSQL's acquire gate); absent, the pool gauges are not registered. */
@@ -69,8 +69,11 @@ export class Metrics {
     gauge('custos_spans_pending', 'Spans ended but not yet exported (queued or in the batch being sent)', () => sources.spans().pending);
     gauge('custos_audit_queue', 'Audit records accepted but not yet committed', sources.auditQueued);
     gauge('custos_audit_failures_total', 'Audit flushes that failed (requests refused in strict mode)', sources.auditFailures);
-    const merges = sources.auditIndexMerges;
+    const merges = sources.auditLog;
     if (merges) {
+      // Their ratio is the group commit's batch size.
+      gauge('custos_audit_records_total', 'Audit records committed', () => merges().appended);
+      gauge('custos_audit_commits_total', 'Audit transactions committed (one per group commit)', () => merges().batches);
       gauge('custos_audit_index_merges_total', 'Merges of the audit record-id index pending list into the index', () => merges().indexMerges);
       gauge('custos_audit_index_merges_skipped_total', 'Merges skipped because another process was merging', () => merges().indexMergesSkipped);
       gauge('custos_audit_index_merge_failures_total', 'Merges that failed (record ids stay findable, unmerged)', () => merges().indexMergeFailures);
