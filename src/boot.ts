@@ -70,7 +70,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       pool: () => db.poolStats(),
       auditQueued: () => audit?.stats().queued ?? 0,
       auditFailures: () => audit?.stats().failures ?? 0,
-      ...(audit ? { auditIndexMerges: () => audit.stats() } : {}),
+      ...(audit ? { auditLog: () => audit.stats() } : {}),
       spans: () => telemetry.spanStats(),
     });
     const app = await createApp({ config, db, bundle, logger, telemetry, audit, metrics });
