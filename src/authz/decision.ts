@@ -1,4 +1,4 @@
-import { cellKey, type Projection } from './projection.js';
+import type { Projection } from './projection.js';
 import type { RenderedRow } from './reader.js';
 import type { SubjectName } from './subjects.js';
 
@@ -24,10 +24,11 @@ const sorted = (s: Set<string>) => [...s].sort();
 export function summarize(projection: Projection, rows: RenderedRow[]): AccessDecision[] {
   const read = emptyFields();
   const reveals = new Map<string, { fields: Set<string>; records: Set<string> }>();
-  for (const plan of projection.cells) {
-    const key = cellKey(plan.field, plan.purpose);
+  // Every row was rendered with this projection: its cells are in the projection's order.
+  for (let i = 0; i < projection.cells.length; i++) {
+    const plan = projection.cells[i]!;
     for (const row of rows) {
-      const cell = row.cells.get(key);
+      const cell = row.cells[i];
       if (!cell) continue;
       switch (cell.state) {
         case 'raw':

@@ -30,12 +30,20 @@ export interface CellPlan {
   /** For the in-memory re-check: the grant behind each flag. */
   readGrant: Grant;
   revealGrant: Grant;
+  /**
+   * Conditional grants: where rows alike keep CASL's answer (cells whose grants
+   * have the same action and key share a slot, and so the answer).
+   */
+  readSlot?: number;
+  revealSlot?: number;
 }
 
 export interface Projection {
   subject: SubjectName;
   select: Array<[string, SQL]>;
   cells: CellPlan[];
+  /** Position in `cells` of each cell key. */
+  cellIndex: ReadonlyMap<string, number>;
   /** Plain attributes selected so that every row can be re-checked with ability.can. */
   attrs: string[];
   /** Result column of each attribute (same order as attrs). */
@@ -96,6 +104,7 @@ function anyReveal(authz: RequestAuthz, subject: SubjectName, field: string, req
 class Builder {
   private readonly select: Array<[string, SQL]> = [];
   private readonly flags = new Map<string, string>();
+  private readonly slots = new Map<string, number>();
   private readonly cells: CellPlan[] = [];
   private readonly revealConds: SQL[] = [];
   /** What the read and reveal conditions refer to (attrs is these and the id). */
@@ -120,6 +129,17 @@ class Builder {
     return key;
   }
 
+  private slot(action: 'read' | 'reveal', grant: Grant): number | undefined {
+    if (grant.kind !== 'conditional') return undefined;
+    const key = `${action}\n${grant.key}`;
+    let slot = this.slots.get(key);
+    if (slot === undefined) {
+      slot = this.slots.size;
+      this.slots.set(key, slot);
+    }
+    return slot;
+  }
+
   addCell(field: string, spec: ScalarField, purpose: string | undefined): void {
     const readGrant = this.authz.grant('read', this.subject, field);
     const storage = storageOf(this.subject, field);
@@ -136,6 +156,10 @@ class Builder {
     const cell: CellPlan = { field, purpose, key: cellKey(field, purpose), valueKey, maskable, dateTime, readGrant, revealGrant };
     if (readFlag) cell.readFlag = readFlag;
     if (revealFlag) cell.revealFlag = revealFlag;
+    const readSlot = this.slot('read', readGrant);
+    const revealSlot = this.slot('reveal', revealGrant);
+    if (readSlot !== undefined) cell.readSlot = readSlot;
+    if (revealSlot !== undefined) cell.revealSlot = revealSlot;
 
     if (storage?.kind === 'encrypted') {
       cell.maskedKey = `m${this.n++}`;
@@ -160,7 +184,14 @@ class Builder {
       const f = spec.fields[a as keyof typeof spec.fields] as ScalarField | undefined;
       if (f?.column) this.select.push([`a_${a}`, f.column as unknown as SQL]);
     }
-    const projection: Projection = { subject: this.subject, select: this.select, cells: this.cells, attrs, attrColumns: attrs.map((a) => `a_${a}`) };
+    const projection: Projection = {
+      subject: this.subject,
+      select: this.select,
+      cells: this.cells,
+      cellIndex: new Map(this.cells.map((c, i) => [c.key, i])),
+      attrs,
+      attrColumns: attrs.map((a) => `a_${a}`),
+    };
     if (!this.conditionAttrs.has('id')) projection.decisionAttrs = [...this.conditionAttrs];
     if (this.revealConds.length > 0) {
       projection.wrappedKey = { key: 'wk', kekId: 'wk_id', anyReveal: this.revealConds };

@@ -6,7 +6,7 @@ import { loadBundle } from './policy/bundle.js';
 import type { PolicyBundle } from './policy/types.js';
 import type { Principal } from './principal.js';
 import { planProjection, type Projection, type Requested } from './projection.js';
-import { readRows, type EnforcementFault, type ReadContext } from './reader.js';
+import { cellAt, readRows, type EnforcementFault, type ReadContext } from './reader.js';
 import { RequestAuthz } from './request-authz.js';
 
 /**
@@ -89,7 +89,7 @@ describe('the in-memory re-check of policed rows', () => {
           const row = rendered.find((r) => r.id === id);
           for (const plan of projection.cells) {
             const allowed = plan.readGrant.kind === 'always' || (plan.readGrant.kind === 'conditional' && ability.can('read', target, plan.field));
-            expect(row?.cells.get(plan.key)?.state === 'denied', `${caller.id} ${plan.field} of ${JSON.stringify(attrs)}`).toBe(!allowed);
+            expect((row && cellAt(row, plan.key))?.state === 'denied', `${caller.id} ${plan.field} of ${JSON.stringify(attrs)}`).toBe(!allowed);
             if (!allowed && plan.readFlag) expectedFaults.push({ subject: 'Customer', recordId: id, kind: 'read', field: plan.field });
           }
         }

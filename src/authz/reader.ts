@@ -19,12 +19,18 @@ export type Cell =
 export interface RenderedRow {
   id: string;
   attrs: Record<string, unknown>;
-  cells: Map<string, Cell>;
+  /** The rendered cells, in the order of `projection.cells` (see cellAt). */
+  cells: Cell[];
   extra: Row;
   /** The plan the row was rendered with (its cells in order). */
   projection: Projection;
 }
 
+/** The row's cell for a (field, purpose) key (cellKey), if its projection planned one. */
+export function cellAt(row: RenderedRow, key: string): Cell | undefined {
+  const i = row.projection.cellIndex.get(key);
+  return i === undefined ? undefined : row.cells[i];
+}
 
 /** Reported when the in-memory re-check disagrees with SQL: the row is dropped or the cell masked. */
 export interface EnforcementFault {
@@ -205,17 +211,17 @@ function renderRow(ctx: ReadContext, ability: AnyMongoAbility, p: Projection, ro
   const key = decisionKey(p, attrs, id);
   let alike = decisions.get(key);
   if (!alike) {
-    alike = { row: ability.can('read', target), read: new Map(), reveal: new Map() };
+    alike = { row: ability.can('read', target), answers: [] };
     decisions.set(key, alike);
   }
   if (!alike.row) {
     ctx.onFault({ subject: p.subject, recordId: id, kind: 'row' });
     return undefined;
   }
-  const cells = new Map<string, Cell>();
+  const cells: Cell[] = [];
   // Plain state rather than closures: this runs for every row.
   const scope: RowScope = { ctx, projection: p, row, target, id, dek: undefined, alike };
-  for (const plan of p.cells) cells.set(plan.key, renderCell(scope, plan));
+  for (const plan of p.cells) cells.push(renderCell(scope, plan));
   return { id, attrs, cells, extra: row, projection: p };
 }
 
@@ -231,11 +237,10 @@ interface RowScope {
   alike: Alike;
 }
 
-/** CASL's answers for rows alike: the row's read, and per grant key the field checks. */
+/** CASL's answers for rows alike: the row's read, and the field checks by slot (CellPlan.readSlot, revealSlot). */
 interface Alike {
   row: boolean;
-  read: Map<string, boolean>;
-  reveal: Map<string, boolean>;
+  answers: Array<boolean | undefined>;
 }
 
 /**
@@ -279,17 +284,16 @@ function valueKey(v: unknown): string {
 
 /**
  * ability.can on one row, asked once per distinct rule list and decision key:
- * two cells whose grants have the same key (same purpose, same rules in the
- * same order) get the same answer from CASL for rows alike, so it is remembered.
+ * two cells whose conditional grants have the same key (same action and
+ * purpose, same rules in the same order) share a slot in the projection and
+ * get the same answer from CASL for rows alike, so it is remembered there.
  */
-function can(s: RowScope, action: 'read' | 'reveal', grant: Grant, field: string, purpose: string | undefined): boolean {
-  if (grant.kind !== 'conditional') return s.ctx.authz.ability(purpose).can(action, s.target, field);
-  // The grant's key is the same string on every row: no key is built per cell.
-  const memo = s.alike[action];
-  let allowed = memo.get(grant.key);
+function can(s: RowScope, action: 'read' | 'reveal', grant: Grant, slot: number | undefined, field: string, purpose: string | undefined): boolean {
+  if (grant.kind !== 'conditional' || slot === undefined) return s.ctx.authz.ability(purpose).can(action, s.target, field);
+  let allowed = s.alike.answers[slot];
   if (allowed === undefined) {
     allowed = s.ctx.authz.ability(purpose).can(action, s.target, field);
-    memo.set(grant.key, allowed);
+    s.alike.answers[slot] = allowed;
   }
   return allowed;
 }
@@ -303,13 +307,13 @@ function renderCell(s: RowScope, plan: CellPlan): Cell {
   const { ctx, row, id } = s;
   const subject = s.projection.subject;
   const revealed = flagged(row, plan.revealFlag, plan.revealGrant.kind);
-  if (revealed && !can(s, 'reveal', plan.revealGrant, plan.field, plan.purpose)) {
+  if (revealed && !can(s, 'reveal', plan.revealGrant, plan.revealSlot, plan.field, plan.purpose)) {
     ctx.onFault({ subject, recordId: id, kind: 'reveal', field: plan.field });
     // The SQL value column may hold the raw value: serve nothing rather than guess.
     return { state: 'denied' };
   }
   const readable = flagged(row, plan.readFlag, plan.readGrant.kind);
-  if (readable && plan.readFlag && !can(s, 'read', plan.readGrant, plan.field, undefined)) {
+  if (readable && plan.readFlag && !can(s, 'read', plan.readGrant, plan.readSlot, plan.field, undefined)) {
     ctx.onFault({ subject, recordId: id, kind: 'read', field: plan.field });
     return { state: 'denied' };
   }

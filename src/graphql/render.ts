@@ -1,5 +1,5 @@
 import { cellKey } from '../authz/projection.js';
-import type { Cell, RenderedRow } from '../authz/reader.js';
+import { cellAt, type Cell, type RenderedRow } from '../authz/reader.js';
 import { ForbiddenError } from '../errors.js';
 import { GraphQLError, isObjectType, type GraphQLSchema } from 'graphql';
 
@@ -34,10 +34,12 @@ export function cellValue(subject: string, field: string, cell: Cell | undefined
  */
 export function toNode(subject: string, row: RenderedRow): Record<string, unknown> {
   const node: Record<string, unknown> = { id: row.id, __row: row };
-  for (const plan of row.projection.cells) {
+  const plans = row.projection.cells;
+  for (let i = 0; i < plans.length; i++) {
+    const plan = plans[i]!;
     const { field } = plan;
     if (plan.purpose !== undefined || field === 'id') continue;
-    const cell = row.cells.get(plan.key);
+    const cell = row.cells[i];
     if (!cell) continue;
     if (cell.state === 'denied' || cell.state === 'unavailable') {
       node[field] = () => cellValue(subject, field, cell);
@@ -66,7 +68,7 @@ export class Edge {
 
 /** The rendered value of a purpose-taking field (e.g. `phone(purpose: CONTACT)`). */
 export function cellOf(subject: string, node: { __row: RenderedRow }, field: string, purpose: string | undefined): unknown {
-  return cellValue(subject, field, node.__row.cells.get(cellKey(field, purpose)));
+  return cellValue(subject, field, cellAt(node.__row, cellKey(field, purpose)));
 }
 
 /**

@@ -6,7 +6,7 @@ import { assertSamePlan, datasetFor } from '../authz/dataset/access.js';
 import { DatasetReader, datasetDecision, type RunQuery } from '../authz/dataset/reader.js';
 import type { AccessDecision } from '../authz/decision.js';
 import { planProjection, cellKey, type Requested } from '../authz/projection.js';
-import { readPage } from '../authz/reader.js';
+import { cellAt, readPage } from '../authz/reader.js';
 import { bind, compile } from '../authz/statements.js';
 import { customers } from '../db/schema/index.js';
 import { queryRows } from '../db/execute.js';
@@ -277,7 +277,7 @@ function customerSource(ctx: Context, grant: ExportRow): Source {
       const rows = page.rows.map((row) => {
         const out: Values = {};
         for (const field of query.fields) {
-          const cell = row.cells.get(cellKey(field, undefined));
+          const cell = cellAt(row, cellKey(field, undefined));
           if (cell && (cell.state === 'raw' || cell.state === 'masked' || cell.state === 'revealed')) {
             out[field] = cell.value;
             fields[cell.state].add(field);
