@@ -68,8 +68,6 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
     const metrics = new Metrics({
       statements: () => db.stats.statements,
       pool: () => db.poolStats(),
-      auditQueued: () => audit?.stats().queued ?? 0,
-      auditFailures: () => audit?.stats().failures ?? 0,
       ...(audit ? { auditLog: () => audit.stats() } : {}),
       spans: () => telemetry.spanStats(),
     });

@@ -41,10 +41,8 @@ export class Metrics {
 
   constructor(sources: {
     statements: () => number;
-    auditQueued: () => number;
-    auditFailures: () => number;
-    /** The audit log's counters: commits and background index merges (absent, with no audit log: not registered). */
-    auditLog?: () => Pick<AuditLogStats, 'appended' | 'batches' | 'indexMerges' | 'indexMergesSkipped' | 'indexMergeFailures'>;
+    /** The audit log's counters (absent with no audit log: its queue and failures read 0, the rest is not registered). */
+    auditLog?: () => AuditLogStats;
     /** The span export queue's counters (all zero when no collector is configured). */
     spans: () => SpanQueueStats;
     /** Pooled connection slots (PostgreSQL's acquire gate); absent, the pool gauges are not registered. */
@@ -67,16 +65,16 @@ export class Metrics {
     gauge('custos_spans_failed_total', 'Spans in export batches the collector refused or never answered', () => sources.spans().failed);
     gauge('custos_spans_dropped_total', 'Spans refused because the export queue was full', () => sources.spans().dropped);
     gauge('custos_spans_pending', 'Spans ended but not yet exported (queued or in the batch being sent)', () => sources.spans().pending);
-    gauge('custos_audit_queue', 'Audit records accepted but not yet committed', sources.auditQueued);
-    gauge('custos_audit_failures_total', 'Audit flushes that failed (requests refused in strict mode)', sources.auditFailures);
-    const merges = sources.auditLog;
-    if (merges) {
+    const audit = sources.auditLog;
+    gauge('custos_audit_queue', 'Audit records accepted but not yet committed', () => audit?.().queued ?? 0);
+    gauge('custos_audit_failures_total', 'Audit flushes that failed (requests refused in strict mode)', () => audit?.().failures ?? 0);
+    if (audit) {
       // Their ratio is the group commit's batch size.
-      gauge('custos_audit_records_total', 'Audit records committed', () => merges().appended);
-      gauge('custos_audit_commits_total', 'Audit transactions committed (one per group commit)', () => merges().batches);
-      gauge('custos_audit_index_merges_total', 'Merges of the audit record-id index pending list into the index', () => merges().indexMerges);
-      gauge('custos_audit_index_merges_skipped_total', 'Merges skipped because another process was merging', () => merges().indexMergesSkipped);
-      gauge('custos_audit_index_merge_failures_total', 'Merges that failed (record ids stay findable, unmerged)', () => merges().indexMergeFailures);
+      gauge('custos_audit_records_total', 'Audit records committed', () => audit().appended);
+      gauge('custos_audit_commits_total', 'Audit transactions committed (one per group commit)', () => audit().batches);
+      gauge('custos_audit_index_merges_total', 'Merges of the audit record-id index pending list into the index', () => audit().indexMerges);
+      gauge('custos_audit_index_merges_skipped_total', 'Merges skipped because another process was merging', () => audit().indexMergesSkipped);
+      gauge('custos_audit_index_merge_failures_total', 'Merges that failed (record ids stay findable, unmerged)', () => audit().indexMergeFailures);
     }
     const pool = sources.pool;
     if (pool) {
