@@ -127,7 +127,7 @@ async function childConnection(
     childSelections.set(info.fieldNodes, selection);
   }
   const { requested, signature } = selection;
-  const page = await childLoader(ctx, spec, { ...args, requested, signature }).load(parentId);
+  const page = await childLoader(ctx, spec, { first: args.first, after: args.after, requested, signature }).load(parentId);
   return connection(type, page);
 }
 
