@@ -1,11 +1,11 @@
 import { sql } from 'drizzle-orm';
 import fc from 'fast-check';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createDb, type Db } from '../db/client.js';
 import { queryRows } from '../db/execute.js';
 import { trailOf } from './queries.js';
 import { type AuditEventInput, GENESIS_HASH, hashRecord } from './record.js';
-import { AuditLog, AuditStoreError, CHAIN_LOCK_KEY, INDEX_MERGE_LOCK_KEY } from './store.js';
+import { AuditLog, AuditStoreError, CHAIN_LOCK_KEY, INDEX_MERGE_LOCK_KEY, type AuditLogOptions } from './store.js';
 import { asOwner, auditEvent, openTestDb, type TestDb } from './test-db.js';
 import { verifyChain } from './verify.js';
 
@@ -25,6 +25,18 @@ beforeEach(async () => {
   await asOwner(db, sql`delete from audit_events`);
 });
 
+/** Every log a test opens, closed after it: no test's delayed index merge runs during the next one. */
+const opened: AuditLog[] = [];
+function openLog(on: Db, opts?: AuditLogOptions): AuditLog {
+  const log = new AuditLog(on, opts);
+  opened.push(log);
+  return log;
+}
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((log) => log.close()));
+});
+
 async function storedSeqs(): Promise<number[]> {
   const rows = await queryRows(db, sql`select seq::int as seq from audit_events order by seq`);
   return rows.map((r) => r.seq as number);
@@ -34,7 +46,7 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 describe(AuditLog.name, () => {
   it('chains records from the genesis hash, seq from 1, each hash over the previous one', async () => {
-    const log = new AuditLog(db);
+    const log = openLog(db);
     const first = await log.append([auditEvent(), auditEvent({ action: 'reveal', purpose: 'contact' })]);
     const [third] = await log.append([auditEvent({ decision: 'deny', reason: 'no-rule' })]);
     const records = [...first, third!];
@@ -49,7 +61,7 @@ describe(AuditLog.name, () => {
   });
 
   it('links each later flush to the head it committed, taking the chain lock only for the first', async () => {
-    const log = new AuditLog(db);
+    const log = openLog(db);
     for (const i of range(5)) await log.append([auditEvent({ recordIds: [`c-${i}`] })]);
     expect(log.stats()).toMatchObject({ appended: 5, batches: 5, locked: 1, failures: 0 });
     expect(await verifyChain(db)).toEqual({ ok: true, count: 5, lastSeq: 5 });
@@ -58,8 +70,8 @@ describe(AuditLog.name, () => {
   it('goes the locked way when another appender extended the chain since, and still keeps one chain', async () => {
     const second = (await testDb.reopen?.()) ?? testDb.handle;
     try {
-      const mine = new AuditLog(db);
-      const theirs = new AuditLog(second.db);
+      const mine = openLog(db);
+      const theirs = openLog(second.db);
       await mine.append([auditEvent()]);
       await theirs.append([auditEvent(), auditEvent()]);
       const [record] = await mine.append([auditEvent()]);
@@ -73,7 +85,7 @@ describe(AuditLog.name, () => {
   });
 
   it('stores and chains the event as it was when appended, whatever the caller changes afterwards', async () => {
-    const log = new AuditLog(db);
+    const log = openLog(db);
     const event = auditEvent({ recordIds: ['c-1', 'c-2'] });
     const appended = log.append([event]);
     event.recordIds.push('c-3');
@@ -85,7 +97,7 @@ describe(AuditLog.name, () => {
   });
 
   it('starts again from the stored head when the one it remembers is gone', async () => {
-    const log = new AuditLog(db);
+    const log = openLog(db);
     await log.append([auditEvent(), auditEvent()]);
     await asOwner(db, sql`delete from audit_events`);
     const [record] = await log.append([auditEvent()]);
@@ -94,7 +106,7 @@ describe(AuditLog.name, () => {
   });
 
   it('never dates a record before the one it follows, whatever the writer\'s clock says', async () => {
-    const log = new AuditLog(db);
+    const log = openLog(db);
     const [first] = await log.append([auditEvent()]);
     const clock = vi.spyOn(Date, 'now').mockReturnValue(first!.at.getTime() - 3_600_000);
     try {
@@ -111,7 +123,7 @@ describe(AuditLog.name, () => {
   it('resolves only once the records are committed and readable by others', async () => {
     const other = (await testDb.reopen?.()) ?? testDb.handle;
     try {
-      const log = new AuditLog(db);
+      const log = openLog(db);
       const records = await log.append([auditEvent(), auditEvent()]);
       const rows = await queryRows(other.db, sql`select count(*)::int as n from audit_events`);
       expect(rows[0]!.n).toBe(records.length);
@@ -121,7 +133,7 @@ describe(AuditLog.name, () => {
   });
 
   it('writes 200 concurrent appends as a contiguous, valid chain in far fewer transactions', async () => {
-    const log = new AuditLog(db);
+    const log = openLog(db);
     const results = await Promise.all(range(200).map((i) => log.append([auditEvent({ recordIds: [`c-${i}`] })])));
     expect(results.flat().map((r) => r.seq).sort((a, b) => a - b)).toEqual(range(200));
     expect(await storedSeqs()).toEqual(range(200));
@@ -134,7 +146,7 @@ describe(AuditLog.name, () => {
   it('keeps one chain when several appenders (replicas) write at once', async () => {
     const second = (await testDb.reopen?.()) ?? testDb.handle;
     try {
-      const logs = [new AuditLog(db), new AuditLog(second.db), new AuditLog(db)];
+      const logs = [openLog(db), openLog(second.db), openLog(db)];
       await Promise.all(range(150).map((i) => logs[i % 3]!.append([auditEvent(), auditEvent()])));
       expect(await storedSeqs()).toEqual(range(300));
       expect(await verifyChain(db)).toEqual({ ok: true, count: 300, lastSeq: 300 });
@@ -144,7 +156,7 @@ describe(AuditLog.name, () => {
   });
 
   it('caps a transaction at maxBatch events but never splits one append call', async () => {
-    const log = new AuditLog(db, { maxBatch: 4 });
+    const log = openLog(db, { maxBatch: 4 });
     await Promise.all([log.append(range(3).map(() => auditEvent())), log.append(range(6).map(() => auditEvent()))]);
     await Promise.all(range(8).map(() => log.append([auditEvent()])));
     expect(log.stats()).toMatchObject({ appended: 17, batches: 4 });
@@ -152,7 +164,7 @@ describe(AuditLog.name, () => {
   });
 
   it('refuses a malformed event alone: its batch-mates are still written', async () => {
-    const log = new AuditLog(db);
+    const log = openLog(db);
     const bad = [
       auditEvent({ action: 'delete' as AuditEventInput['action'] }),
       auditEvent({ decision: 'maybe' as AuditEventInput['decision'] }),
@@ -171,7 +183,7 @@ describe(AuditLog.name, () => {
 
   it('rejects every caller of a failed transaction, commits none of it, and recovers', async () => {
     const error = vi.fn();
-    const log = new AuditLog(db, { logger: { error } });
+    const log = openLog(db, { logger: { error } });
     await log.append([auditEvent()]);
     // A constraint that one event of the batch violates makes the single INSERT fail after some rows went in.
     await db.execute(sql`alter table audit_events add constraint audit_test_fault check (principal_id <> 'u-fault')`);
@@ -200,7 +212,7 @@ describe(AuditLog.name, () => {
   it('rejects appends when the database is gone', async () => {
     const gone = testDb.reopen ? await testDb.reopen() : await createDb({ kind: 'pglite', dataDir: 'memory://' });
     await gone.close();
-    const log = new AuditLog(gone.db);
+    const log = openLog(gone.db);
     await expect(log.append([auditEvent()])).rejects.toMatchObject({ kind: 'unavailable' });
     expect(log.stats()).toMatchObject({ appended: 0, failures: 1 });
   });
@@ -208,7 +220,7 @@ describe(AuditLog.name, () => {
   it.skipIf(!process.env.DATABASE_URL)('rejects instead of hanging when another appender holds the chain lock', async () => {
     const other = await testDb.reopen!();
     try {
-      const log = new AuditLog(db, { flushTimeoutMs: 200 });
+      const log = openLog(db, { flushTimeoutMs: 200 });
       // With a head it committed, the log would insert in one statement; a held lock sends it the locked way.
       await log.append([auditEvent()]);
       await other.db.transaction(async (tx) => {
@@ -223,7 +235,7 @@ describe(AuditLog.name, () => {
   });
 
   it('flushes what is queued on close, then refuses new appends', async () => {
-    const log = new AuditLog(db);
+    const log = openLog(db);
     const pending = range(5).map(() => log.append([auditEvent()]));
     await log.close();
     expect(log.stats()).toMatchObject({ appended: 5, queued: 0 });
@@ -240,7 +252,7 @@ describe(AuditLog.name, () => {
       reason: fc.option(text),
       raw: fc.array(text, { maxLength: 3 }),
     });
-    const log = new AuditLog(db);
+    const log = openLog(db);
     await fc.assert(
       fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 3 }), async (events) => {
         await log.append(
@@ -259,7 +271,7 @@ describe('audit_events append-only trigger', () => {
     ['DELETE', sql`delete from audit_events`],
     ['TRUNCATE', sql`truncate audit_events`],
   ])('refuses %s, even from the table owner', async (op, statement) => {
-    await new AuditLog(db).append([auditEvent()]);
+    await openLog(db).append([auditEvent()]);
     await expect(db.execute(statement)).rejects.toMatchObject({
       cause: expect.objectContaining({ message: `audit_events is append-only: ${op} refused` }),
     });
@@ -290,7 +302,7 @@ describe('the record-id index pending list', () => {
   });
 
   it('merges what commits left pending into the index, the ids findable before and after', async () => {
-    const log = new AuditLog(db, { indexMergeDelayMs: 0 });
+    const log = openLog(db, { indexMergeDelayMs: 0 });
     await log.mergeIndex();
     const ids = range(400).map((i) => `c-merge-${i}`);
     for (const chunk of [ids.slice(0, 200), ids.slice(200)]) await log.append([auditEvent({ recordIds: chunk })]);
@@ -306,15 +318,11 @@ describe('the record-id index pending list', () => {
   });
 
   it('merges in the background after a commit, once, and not after close', async () => {
-    // Logs of earlier tests merge 200 ms after their last commit. Their timers are due before this one, so
-    // once it fires they have started, and PGlite's one connection runs their merges before the append below:
-    // the pages counted are then this log's own.
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    const log = new AuditLog(db, { indexMergeDelayMs: 10 });
+    const log = openLog(db, { indexMergeDelayMs: 10 });
     await log.append([auditEvent({ recordIds: range(300).map((i) => `c-bg-${i}`) })]);
     await vi.waitFor(() => expect(log.stats().indexMerges).toBe(1), { timeout: 5000, interval: 10 });
     expect(log.stats().indexPagesMerged).toBeGreaterThan(0);
-    expect(await new AuditLog(db, { indexMergeDelayMs: 0 }).mergeIndex()).toBe(0);
+    expect(await openLog(db, { indexMergeDelayMs: 0 }).mergeIndex()).toBe(0);
 
     await log.append([auditEvent()]);
     await log.close();
@@ -323,7 +331,7 @@ describe('the record-id index pending list', () => {
   });
 
   it('loses no id when merges run while appends commit', async () => {
-    const log = new AuditLog(db, { indexMergeDelayMs: 1 });
+    const log = openLog(db, { indexMergeDelayMs: 1 });
     const ids = (call: number) => range(40).map((i) => `c-race-${call}-${i}`);
     const calls = range(30).map(async (call) => {
       const [record] = await log.append([auditEvent({ recordIds: ids(call) })]);
@@ -340,7 +348,7 @@ describe('the record-id index pending list', () => {
   });
 
   it.skipIf(!process.env.DATABASE_URL)('skips, without waiting, while another process merges', async () => {
-    const log = new AuditLog(db, { indexMergeDelayMs: 0 });
+    const log = openLog(db, { indexMergeDelayMs: 0 });
     await db.transaction(async (tx) => {
       await tx.execute(sql`select pg_advisory_xact_lock(${INDEX_MERGE_LOCK_KEY})`);
       expect(await log.mergeIndex()).toBe(-1);
@@ -354,7 +362,7 @@ describe('the record-id index pending list', () => {
     const failing = {
       execute: () => Promise.reject(Object.assign(new Error('permission denied for function u-rep-1'), { code: '42501' })),
     } as unknown as Db;
-    const log = new AuditLog(failing, { logger: { error }, indexMergeDelayMs: 0 });
+    const log = openLog(failing, { logger: { error }, indexMergeDelayMs: 0 });
     await expect(log.mergeIndex()).resolves.toBe(-1);
     expect(log.stats()).toMatchObject({ indexMerges: 0, indexMergeFailures: 1 });
     expect(error).toHaveBeenCalledWith({ err: { name: 'Error', code: '42501' } }, 'audit index merge failed');
