@@ -54,14 +54,20 @@ describe('a request by u-rep-1 can be followed by an auditor', () => {
     expect(enforce.attributes[Attr.fieldsMasked]).toEqual(['email']);
     expect(enforce.attributes[Attr.recordIds]).toEqual(res.json.data.customers.edges.map((e: { node: { id: string } }) => e.node.id));
     const op = mine.find((s) => s.name === SpanName.operation)!;
-    expect(op.attributes[Attr.auditRecords]).toBe(2);
+    // Its one reveal (phone, for contact) covers every row: the read's record says it, no second record.
+    expect(op.attributes[Attr.auditRecords]).toBe(1);
     expect(op.attributes[Attr.auditCommitMs]).toBeGreaterThanOrEqual(0);
     expect(op.attributes[Attr.principal]).not.toBe('u-rep-1');
     expect(op.attributes[Attr.purposes]).toEqual(['contact']);
     expect(op.attributes[Attr.policyVersion]).toBe(server.running.bundle.version);
     expect(op.attributes[Attr.roles]).toEqual(['sales_rep']);
+    expect(enforce.attributes[Attr.purposes]).toEqual(['contact']);
     const dumped = JSON.stringify(spans.getFinishedSpans().map((s) => ({ name: s.name, attributes: s.attributes, events: s.events })));
     for (const value of sentinels()) expect(dumped.includes(value), 'a personal value reached a span').toBe(false);
+    const trail = await gql(server, 'u-auditor-1', TRAIL, { t: traceId });
+    expect(trail.json.data.auditTrail).toMatchObject([{ action: 'read', purpose: 'contact', recordIds: enforce.attributes[Attr.recordIds], fields: { masked: ['email'], revealed: ['phone'] } }]);
+    const reveals = await gql(server, 'u-auditor-1', `{ auditEvents(filter: { principalId: "u-rep-1", action: "reveal" }, first: 1) { edges { node { action purpose } } } }`);
+    expect(reveals.json.data.auditEvents.edges[0].node).toEqual({ action: 'read', purpose: 'contact' });
   });
 
   it('keeps personal values out of spans even when a caller sends them as arguments', async () => {

@@ -52,7 +52,8 @@ describe(findEvents.name, () => {
     ['no filter', {}, [7, 6, 5, 4, 3, 2, 1]],
     ['a principal', { principalId: 'u-rep-3' }, [6, 4]],
     ['a customer (who accessed c-1)', { customerId: 'c-1' }, [6, 2, 1]],
-    ['an action', { action: 'reveal' }, [6, 2]],
+    ['an action', { action: 'audit_read' }, [7]],
+    ['reveals: reveal records and the reads that revealed raw values', { action: 'reveal' }, [6, 5, 2]],
     ['a decision', { decision: 'deny' }, [6, 4]],
     ['a customer and a decision', { customerId: 'c-1', decision: 'allow' }, [2, 1]],
   ])('filters by %s, newest first', async (_what, filter, expected) => {

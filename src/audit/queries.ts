@@ -14,6 +14,13 @@ export const recordColumns: SQL = sql.raw(
    action, subject, record_ids, fields, purpose, decision, reason, policy_version, prev_hash, hash`,
 );
 
+/**
+ * A record that revealed raw values: a reveal record, or any other whose
+ * fields say it revealed some (a read whose one reveal covered all its rows
+ * has no reveal record beside it: see summarize).
+ */
+const revealedSql = sql`(action = 'reveal' or jsonb_array_length(fields -> 'revealed') > 0)`;
+
 /** A row selected with recordColumns, as an AuditRecord. */
 export function toRecord(row: Row): AuditRecord {
   return {
@@ -49,6 +56,7 @@ export interface AuditFilter {
   principalId?: string;
   /** Records whose record_ids contain this id: "who accessed customer X". */
   customerId?: string;
+  /** `reveal` matches every record that revealed raw values, reads included (see revealedSql). */
   action?: AuditAction;
   decision?: AuditDecision;
   /** Inclusive lower bound on `at`. */
@@ -74,7 +82,8 @@ export async function findEvents(
   if (filter.principalId !== undefined) where.push(sql`principal_id = ${filter.principalId}`);
   // @> with a one-element array is what the GIN index on record_ids serves.
   if (filter.customerId !== undefined) where.push(sql`record_ids @> array[${filter.customerId}]::text[]`);
-  if (filter.action !== undefined) where.push(sql`action = ${filter.action}`);
+  if (filter.action === 'reveal') where.push(revealedSql);
+  else if (filter.action !== undefined) where.push(sql`action = ${filter.action}`);
   if (filter.decision !== undefined) where.push(sql`decision = ${filter.decision}`);
   if (filter.from !== undefined) where.push(sql`at >= ${filter.from.toISOString()}::timestamptz`);
   if (filter.to !== undefined) where.push(sql`at < ${filter.to.toISOString()}::timestamptz`);
@@ -133,7 +142,7 @@ export async function accessSummary(db: Db, from: Date, to: Date): Promise<Acces
 function eventsBetween(from: Date, to: Date): SQL {
   return sql`with ev as (
       select principal_id, action, decision, purpose, record_ids,
-             decision = 'allow' and (action = 'reveal' or jsonb_array_length(fields -> 'revealed') > 0) as revealed
+             decision = 'allow' and ${revealedSql} as revealed
         from audit_events
        where at >= ${from.toISOString()}::timestamptz and at < ${to.toISOString()}::timestamptz)`;
 }

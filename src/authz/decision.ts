@@ -12,6 +12,7 @@ export interface AccessDecision {
   action: 'read' | 'reveal' | 'write' | 'export' | 'deny' | 'audit_read';
   recordIds: string[];
   fields: { raw: string[]; masked: string[]; revealed: string[]; denied: string[] };
+  /** A reveal's declared purpose; on a read, the purpose its revealed fields were shown for when no reveal record follows it. */
   purpose: string | null;
   decision: 'allow' | 'deny';
   reason: string | null;
@@ -20,7 +21,14 @@ export interface AccessDecision {
 const emptyFields = () => ({ raw: new Set<string>(), masked: new Set<string>(), revealed: new Set<string>(), denied: new Set<string>() });
 const sorted = (s: Set<string>) => [...s].sort();
 
-/** One `read` decision for the rows, plus one `reveal` decision per purpose that revealed something. */
+/**
+ * One `read` decision for the rows, and a `reveal` decision per purpose that
+ * revealed something, unless the read already says all of it: a reveal that
+ * covers every row of the read under one purpose, with no other reveal
+ * beside it, is the read's own purpose and revealed fields, and a second
+ * record with the same ids would only repeat them (a sales role's standing
+ * reveal of names doubled every list read's record in the trail).
+ */
 export function summarize(projection: Projection, rows: RenderedRow[]): AccessDecision[] {
   const read = emptyFields();
   const reveals = new Map<string, { fields: Set<string>; records: Set<string> }>();
@@ -53,17 +61,19 @@ export function summarize(projection: Projection, rows: RenderedRow[]): AccessDe
       }
     }
   }
+  const folded = reveals.size === 1 ? [...reveals].find(([, r]) => r.records.size === rows.length)?.[0] : undefined;
   const out: AccessDecision[] = [
     {
       subject: projection.subject,
       action: 'read',
       recordIds: rows.map((r) => r.id),
       fields: { raw: sorted(read.raw), masked: sorted(read.masked), revealed: sorted(read.revealed), denied: sorted(read.denied) },
-      purpose: null,
+      purpose: folded || null,
       decision: 'allow',
       reason: null,
     },
   ];
+  if (folded !== undefined) return out;
   for (const [purpose, r] of reveals) {
     out.push({
       subject: projection.subject,

@@ -56,7 +56,7 @@ function describe(span: Span, decisions: AccessDecision[]): void {
     [Attr.fieldsMasked]: read.fields.masked,
     [Attr.fieldsRevealed]: read.fields.revealed,
     [Attr.fieldsDenied]: read.fields.denied,
-    [Attr.purposes]: revealed.map((d) => d.purpose ?? '').filter(Boolean),
+    [Attr.purposes]: [read, ...revealed].map((d) => d.purpose ?? '').filter(Boolean),
     [Attr.decision]: read.fields.denied.length > 0 ? 'partial' : 'allow',
   });
 }

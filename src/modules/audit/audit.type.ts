@@ -90,7 +90,10 @@ export class AuditEventFilter {
   @Field(() => String, { nullable: true, description: 'Records touching this customer id.' })
   customerId?: string;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, {
+    nullable: true,
+    description: 'read | reveal | write | export | deny | audit_read; reveal also finds the reads that revealed raw values under one purpose for all their rows (they carry the purpose themselves)',
+  })
   action?: string;
 
   @Field(() => String, { nullable: true, description: 'allow | deny' })
