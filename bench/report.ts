@@ -31,6 +31,8 @@ export interface Measurement {
    * pending) and of them dropped; null for a server that exports no spans.
    */
   spans: { ended: number; dropped: number } | null;
+  /** Audit records written and group commits made during the window; null for a server that writes none. */
+  audit?: { records: number; commits: number } | null;
   serverCpuMs: number;
   postgresCpuMs: number;
   loadgenCpuMs: number;
@@ -47,6 +49,9 @@ export interface Figures {
   /** Null where the variant exports no spans (off, floor). */
   spansPerRequest: number | null;
   spansDropped: number | null;
+  /** Audit records per request and per group commit; null where the variant writes none (off, floor). */
+  auditPerRequest?: number | null;
+  auditPerCommit?: number | null;
   cpuMsPerRequest: number;
   pgCpuMsPerRequest: number;
   loadgenCpuPct: number;
@@ -74,6 +79,9 @@ export function figuresOf(ms: Measurement[]): Figures {
   const statements = ms.map((m) => m.statements);
   const spans = ms.map((m) => m.spans);
   const spansKnown = spans.every((x): x is NonNullable<typeof x> => x !== null);
+  const audits = ms.map((m) => m.audit ?? null);
+  const auditKnown = audits.every((x): x is NonNullable<typeof x> => x !== null);
+  const commits = auditKnown ? sum(audits.map((a) => a.commits)) : 0;
   const seconds = sum(ms.map((m) => m.load.durationSec));
   return {
     rps: sum(ms.map((m) => m.load.rps)) / ms.length,
@@ -84,6 +92,8 @@ export function figuresOf(ms: Measurement[]): Figures {
     sqlPerRequest: statements.every((s): s is number => s !== null) ? perServed(sum(statements)) : null,
     spansPerRequest: spansKnown ? perServed(sum(spans.map((x) => x.ended))) : null,
     spansDropped: spansKnown ? sum(spans.map((x) => x.dropped)) : null,
+    auditPerRequest: auditKnown ? perServed(sum(audits.map((a) => a.records))) : null,
+    auditPerCommit: auditKnown && commits > 0 ? sum(audits.map((a) => a.records)) / commits : null,
     cpuMsPerRequest: per(sum(ms.map((m) => m.serverCpuMs))),
     pgCpuMsPerRequest: per(sum(ms.map((m) => m.postgresCpuMs))),
     loadgenCpuPct: seconds > 0 ? sum(ms.map((m) => m.loadgenCpuMs)) / seconds / 10 : NaN,
@@ -229,6 +239,8 @@ export function renderTables(report: Report): string {
       `full/off ${f(rss, 2)} (target ≤ ${RSS_TARGET}: ${verdict(rss, (v) => v <= RSS_TARGET)})`,
   );
   out.push('', spansLine(report));
+  const audit = auditLine(report);
+  if (audit) out.push('', audit);
   if (report.spanExport) out.push('', crossCheckLine(report.spanExport));
   if (report.fixedRate) out.push('', renderFixedRate(report.fixedRate));
   if (report.exportStream) out.push('', renderExport(report.exportStream));
@@ -318,6 +330,21 @@ function spansLine(report: Report): string {
   );
 }
 
+/** Audit records per request of full, and per group commit (the batch the group commit made), by scenario. */
+function auditLine(report: Report): string | undefined {
+  const many = Object.keys(report.cells).length > 1;
+  const parts: string[] = [];
+  for (const [conns, byScenario] of Object.entries(report.cells)) {
+    for (const [scenario, byVariant] of Object.entries(byScenario)) {
+      const full = byVariant.full;
+      if (isFigures(full) && full.auditPerRequest != null) {
+        parts.push(`${many ? `${scenario}@${conns}` : scenario} ${f(full.auditPerRequest, 2)} (${f(full.auditPerCommit ?? null, 1)} per commit)`);
+      }
+    }
+  }
+  return parts.length > 0 ? `Audit records per request (full): ${parts.join(', ')}` : undefined;
+}
+
 function crossCheckLine({ custos, sink }: SpanExport): string {
   const match = custos.pending === 0 && sink.refused === 0 && sink.spans === custos.exported;
   return (
@@ -344,9 +371,9 @@ function fixedRateSummary(fr: FixedRate): Record<string, unknown> {
   return out;
 }
 
-/** The one-line summary: ratios, statements per request, throughput and p99 per scenario; full's spans per request and the run's dropped spans; the fixed-rate p99 of full and off. */
+/** The one-line summary: ratios, statements per request, throughput and p99 per scenario; full's spans and audit records per request and the run's dropped spans; the fixed-rate p99 of full and off. */
 export function summaryLine(report: Report): Record<string, unknown> {
-  const line: Record<string, Record<string, unknown>> = { ratios: {}, sqlPerRequest: {}, rps: {}, p99ms: {}, spansPerRequest: {} };
+  const line: Record<string, Record<string, unknown>> = { ratios: {}, sqlPerRequest: {}, rps: {}, p99ms: {}, spansPerRequest: {}, auditRecordsPerRequest: {} };
   const many = Object.keys(report.cells).length > 1;
   for (const [conns, byScenario] of Object.entries(report.cells)) {
     for (const [scenario, byVariant] of Object.entries(byScenario) as Array<[ScenarioKey, Partial<Record<Variant, Cell>>]>) {
@@ -356,6 +383,7 @@ export function summaryLine(report: Report): Record<string, unknown> {
       const full = byVariant.full;
       line.sqlPerRequest![key] = isFigures(full) ? round(full.sqlPerRequest, 2) : null;
       line.spansPerRequest![key] = isFigures(full) ? round(full.spansPerRequest, 2) : null;
+      line.auditRecordsPerRequest![key] = isFigures(full) ? round(full.auditPerRequest, 2) : null;
       const pick = (g: (c: Figures) => number, d: number) =>
         Object.fromEntries(variants.map((v) => { const c = byVariant[v]; return [v, isFigures(c) ? round(g(c), d) : null]; }));
       line.rps![key] = pick((c) => c.rps, 0);

@@ -189,6 +189,9 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
     statements: b.counters.statements !== null && after.counters.statements !== null ? after.counters.statements - b.counters.statements : null,
     served: b.counters.requests !== null && after.counters.requests !== null ? after.counters.requests - b.counters.requests : null,
     spans: server.exportsSpans ? spansBetween(b.counters, after.counters) : null,
+    audit: b.counters.audit && after.counters.audit
+      ? { records: after.counters.audit.records - b.counters.audit.records, commits: after.counters.audit.commits - b.counters.audit.commits }
+      : null,
     serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresCpuDelta(b.pg, after.pg), loadgenCpuMs: after.loadgen - b.loadgen,
     rssMb: rssMb(server.pid),
   };

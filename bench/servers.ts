@@ -184,6 +184,8 @@ export interface ServerCounters {
   spans: SpanCounts | null;
   /** GraphQL requests the server has answered (`custos_graphql_requests_total`, all label sets). */
   requests: number | null;
+  /** Audit records and group commits so far; null where the server writes none (off runs without an audit log, the floor has no /metrics). */
+  audit: { records: number; commits: number } | null;
 }
 
 /** The span queue gauges, or null unless all four are exposed (the floor has none). */
@@ -200,8 +202,16 @@ function spanCountsOf(sums: Map<string, number>): SpanCounts | null {
 /** One GET /metrics: `custos_db_statements_total` and `custos_graphql_requests_total` (all label sets) and the span queue gauges. */
 export async function readCounters(url: string): Promise<ServerCounters> {
   const sums = await metricSums(url);
-  if (!sums) return { statements: null, spans: null, requests: null };
-  return { statements: sums.get('custos_db_statements_total') ?? null, spans: spanCountsOf(sums), requests: sums.get('custos_graphql_requests_total') ?? null };
+  if (!sums) return { statements: null, spans: null, requests: null, audit: null };
+  const records = sums.get('custos_audit_records_total');
+  const commits = sums.get('custos_audit_commits_total');
+  return {
+    statements: sums.get('custos_db_statements_total') ?? null,
+    spans: spanCountsOf(sums),
+    requests: sums.get('custos_graphql_requests_total') ?? null,
+    // Off exposes the counters too, at zero: no audit log.
+    audit: records === undefined || commits === undefined || commits === 0 ? null : { records, commits },
+  };
 }
 
 /** The forked load generator: one job at a time over IPC. */
