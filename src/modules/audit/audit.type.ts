@@ -92,7 +92,7 @@ export class AuditEventFilter {
 
   @Field(() => String, {
     nullable: true,
-    description: 'read | reveal | write | export | deny | audit_read; reveal also finds the reads that revealed raw values under one purpose for all their rows (they carry the purpose themselves)',
+    description: 'read | reveal | write | export | deny | audit_read; reveal finds every record that revealed raw values: reveal records, and reads whose revealed fields are not empty (a read whose one reveal covered all its rows carries the purpose itself, with no reveal record)',
   })
   action?: string;
 
