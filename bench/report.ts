@@ -299,17 +299,22 @@ function renderFixedRate(fr: FixedRate): string {
   return out.join('\n');
 }
 
-/** Spans per request of full by scenario (`S1@16` when several connection counts ran). */
-function fullSpans(report: Report): Array<[string, number]> {
+/** Full's figures by scenario (`S1@16` when several connection counts ran), in report order. */
+function fullFigures(report: Report): Array<[string, Figures]> {
   const many = Object.keys(report.cells).length > 1;
-  const out: Array<[string, number]> = [];
+  const out: Array<[string, Figures]> = [];
   for (const [conns, byScenario] of Object.entries(report.cells)) {
     for (const [scenario, byVariant] of Object.entries(byScenario)) {
       const full = byVariant.full;
-      if (isFigures(full) && full.spansPerRequest !== null) out.push([many ? `${scenario}@${conns}` : scenario, full.spansPerRequest]);
+      if (isFigures(full)) out.push([many ? `${scenario}@${conns}` : scenario, full]);
     }
   }
   return out;
+}
+
+/** Spans per request of full by scenario. */
+function fullSpans(report: Report): Array<[string, number]> {
+  return fullFigures(report).flatMap(([key, full]): Array<[string, number]> => (full.spansPerRequest === null ? [] : [[key, full.spansPerRequest]]));
 }
 
 /** Dropped spans of the whole run (warm-ups and priming included), read at the end; null when not read. */
@@ -332,16 +337,9 @@ function spansLine(report: Report): string {
 
 /** Audit records per request of full, and per group commit (the batch the group commit made), by scenario. */
 function auditLine(report: Report): string | undefined {
-  const many = Object.keys(report.cells).length > 1;
-  const parts: string[] = [];
-  for (const [conns, byScenario] of Object.entries(report.cells)) {
-    for (const [scenario, byVariant] of Object.entries(byScenario)) {
-      const full = byVariant.full;
-      if (isFigures(full) && full.auditPerRequest != null) {
-        parts.push(`${many ? `${scenario}@${conns}` : scenario} ${f(full.auditPerRequest, 2)} (${f(full.auditPerCommit ?? null, 1)} per commit)`);
-      }
-    }
-  }
+  const parts = fullFigures(report)
+    .filter(([, full]) => full.auditPerRequest != null)
+    .map(([key, full]) => `${key} ${f(full.auditPerRequest, 2)} (${f(full.auditPerCommit, 1)} per commit)`);
   return parts.length > 0 ? `Audit records per request (full): ${parts.join(', ')}` : undefined;
 }
 
