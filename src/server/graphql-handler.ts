@@ -9,7 +9,6 @@ import { RequestAuthz } from '../authz/request-authz.js';
 import type { Config } from '../config.js';
 import type { DbHandle } from '../db/client.js';
 import type { Context } from '../graphql/context.js';
-import { compiledExecutor } from '../graphql/executor.js';
 import { resolveCellsDirectly } from '../graphql/render.js';
 import { customerPurposeFields } from '../modules/customer/purpose-fields.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -126,7 +125,7 @@ export async function createGraphqlHandler(deps: HandlerDeps) {
   const schema = await createSchema();
   resolveCellsDirectly(schema, 'Customer', customerPurposeFields);
   const apollo = new ApolloServer<Context>({
-    gateway: compiledExecutor(schema),
+    schema,
     formatError,
     includeStacktraceInErrorResponses: false,
     introspection: !config.production,
