@@ -395,6 +395,10 @@ export function summaryLine(report: Report): Record<string, unknown> {
 
 interface RunMeta {
   started: string;
+  /** --compare: the checkout whose custos (as deployed) ran in the off slot. */
+  compare?: { dir: string; commit: string };
+  /** --full-db-param: PostgreSQL settings of full's connections only. */
+  fullDbParams?: Record<string, string>;
   mode: string;
   elapsedSec: number;
   seedSec: number;
@@ -419,6 +423,14 @@ export function describeRun(m: RunMeta): string {
     `commit ${m.commit} · node ${m.node} (NODE_OPTIONS ${m.nodeOptions}, the image's) · ${m.cpu} · load average ${la(m.loadavgStart)} at start, ${la(m.loadavgEnd)} at end`,
     `dataset ${database}: ${customers} customers, ${orders} orders${m.seedSec ? ` (seeded in this run: ${m.seedSec} s)` : ' (reused)'}`,
     `windows: ${m.windows.warmupSec} s warm-up + ${m.windows.durationSec} s measured, ${m.windows.rounds} round(s) interleaved full → off → floor; run took ${m.elapsedSec} s`,
+    ...(m.compare
+      ? [
+          '',
+          `**A/B run: "off" below is custos as deployed from ${m.compare.dir} (commit ${m.compare.commit}), not the off switch.** ` +
+            'full/off reads "this checkout against that one"; the targets and verdicts about full/off do not apply to this run.',
+        ]
+      : []),
+    ...(m.fullDbParams ? [`full's PostgreSQL connections only: ${Object.entries(m.fullDbParams).map(([k, v]) => `${k} = ${v}`).join(', ')}`] : []),
   ].join('\n');
 }
 

@@ -6,9 +6,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { profileSummary } from './cpuprofile.js';
 import { analyzeAuditTrail, ensureDataset, type Dataset } from './dataset.js';
@@ -52,13 +52,19 @@ const usage = `usage: npm run bench -- [--quick] [--soak SECONDS [--rate N]] [--
                  (after the 16-connection windows, S1–S3 on full and off at one fixed rate: 1 s + 4 s quick, 3 s + 10 s full)
   --soak S       full variant only for S seconds at a fixed rate (--rate, default 100 req/s)
   --profile S    CPU-profile the full server during its first window of scenario S and name the hottest functions
-  --profile-variant off   profile the off server instead (to tell what full adds)`;
+  --profile-variant off   profile the off server instead (to tell what full adds)
+  --compare DIR  A/B of two checkouts: the off slot runs custos as deployed (full's configuration) from the
+                 checkout in DIR (with its node_modules, e.g. a git worktree of main), so full/off reads
+                 "this checkout against that one", measured side by side; results are named ...-compare
+  --full-db-param NAME=VALUE   a PostgreSQL setting for full's connections only (repeatable), e.g.
+                 plan_cache_mode=force_generic_plan with --compare . to measure a setting against none`;
 
 function parse() {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean' }, soak: { type: 'string' }, rate: { type: 'string' }, rounds: { type: 'string' },
       scenarios: { type: 'string' }, profile: { type: 'string' }, 'profile-variant': { type: 'string' }, help: { type: 'boolean' },
+      compare: { type: 'string' }, 'full-db-param': { type: 'string', multiple: true },
     },
   });
   if (values.help) {
@@ -76,19 +82,42 @@ function parse() {
   if (profileVariant !== 'full' && profileVariant !== 'off') throw new Error('--profile-variant takes full or off');
   // Narrowed for the compiler, which does not carry the check above through parseArgs' string type.
   const variantToProfile: 'full' | 'off' = profileVariant;
-  return { profile, only, soakSec, rate: Number(values.rate ?? 100), cpuProfile: values.profile as ScenarioKey | undefined, profileVariant: variantToProfile };
+  const compare = values.compare === undefined ? undefined : resolve(values.compare);
+  if (compare !== undefined) {
+    if (soakSec !== undefined) throw new Error('--compare measures two checkouts side by side; the soak runs full alone');
+    if (!existsSync(join(compare, 'src', 'main.ts')) || !existsSync(join(compare, 'node_modules'))) {
+      throw new Error(`--compare ${compare}: not a custos checkout with its node_modules (src/main.ts, node_modules)`);
+    }
+  }
+  const fullDbParams = (values['full-db-param'] ?? []).map((pair) => {
+    const found = /^([a-z_][a-z0-9_.]*)=(.+)$/.exec(pair);
+    if (!found) throw new Error(`--full-db-param takes NAME=VALUE (a PostgreSQL setting), not ${pair}`);
+    return [found[1]!, found[2]!] as const;
+  });
+  return {
+    profile, only, soakSec, rate: Number(values.rate ?? 100), cpuProfile: values.profile as ScenarioKey | undefined, profileVariant: variantToProfile, compare, fullDbParams,
+  };
+}
+
+/** DATABASE_URL with PostgreSQL settings as query parameters (postgres.js sends unknown ones as startup settings). */
+function withSettings(url: string, settings: ReadonlyArray<readonly [string, string]>): string {
+  if (settings.length === 0) return url;
+  const params = new URLSearchParams(settings.map(([k, v]): [string, string] => [k, v]));
+  return `${url}${url.includes('?') ? '&' : '?'}${params.toString()}`;
 }
 
 const token = (principal: string, secret: string) =>
   execFileSync('npm', ['run', '-s', 'token', '--', principal], { cwd: repoRoot, env: { ...process.env, JWT_SECRET: secret } }).toString().trim();
 
-const git = (...args: string[]) => {
+const gitIn = (dir: string, ...args: string[]) => {
   try {
-    return execFileSync('git', args, { cwd: repoRoot }).toString().trim();
+    return execFileSync('git', args, { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
   } catch {
     return 'unknown';
   }
 };
+/** The commit of a checkout, marked when its src/ differs from it. */
+const commitOf = (dir: string) => `${gitIn(dir, 'rev-parse', '--short', 'HEAD')}${gitIn(dir, 'status', '--porcelain', '--', 'src') ? ' (src/ has uncommitted changes)' : ''}`;
 
 /**
  * The collector of the full variant. Module-wide so that every way out (end,
@@ -97,9 +126,13 @@ const git = (...args: string[]) => {
  */
 let sink: OtlpSink | undefined;
 
+/** The collector of the compared checkout's server (--compare), so that each server's spans are counted apart. */
+let compareSink: OtlpSink | undefined;
+
 async function stopEverything(): Promise<void> {
   await stopAll();
   await sink?.close();
+  await compareSink?.close();
 }
 
 interface Run {
@@ -230,7 +263,8 @@ async function sampleCheck(run: Run, active: Scenario[]): Promise<Map<string, st
       for (const body of bodiesOf(s, run.pools).slice(0, 3)) {
         const reply = await post(run.servers[variant].url, run.tokens[s.principal], body);
         if (s.key === 'S4' && variant === 'full' && reply.json?.extensions?.traceId) run.pools.traceId = reply.json.extensions.traceId;
-        const problem = checkReply(s.key, variant, reply);
+        // The compared checkout runs as full does and must answer as full does.
+        const problem = checkReply(s.key, run.args.compare && variant === 'off' ? 'full' : variant, reply);
         if (problem) {
           problems.set(`${s.key}/${variant}`, problem);
           break;
@@ -255,17 +289,20 @@ function deployedNodeOptions(): string {
 
 async function startAll(
   dataset: Dataset, secret: string, collector: string, nodeOptions: string, profile: { dir: string; variant: 'full' | 'off' } | undefined,
+  compare: { dir: string; collector: string } | undefined, fullDbParams: ReadonlyArray<readonly [string, string]>,
 ): Promise<Record<Variant, ServerHandle>> {
   // The dataset's throwaway keys and a fresh cursor secret: what production requires instead of the development keys.
   const common = { NODE_OPTIONS: nodeOptions, DATABASE_URL: dataset.url, JWT_SECRET: secret, CURSOR_SECRET: randomBytes(48).toString('base64'), PSEUDONYM_KEY: randomBytes(32).toString('base64'), SEED_DEMO: 'never', LOG_LEVEL: 'warn', ...secretsEnv(dataset.secrets) };
   // As deployed, full sends its spans to a collector (the bench's sink); off traces nothing and the floor has no tracing.
   const full: ServerSpec = { variant: 'full', entry: 'src/main.ts', env: { ...common, NODE_ENV: 'production', OTEL_EXPORTER_OTLP_ENDPOINT: collector } };
   // Production refuses the off switches; the preload gives off the same graphql-js code path as full (see the file).
-  const off: ServerSpec = {
-    variant: 'off', entry: 'src/main.ts', nodeArgs: ['--import', './bench/graphql-production.ts'], env: { ...common, AUDIT_MODE: 'off', TRACING: 'off', POLICY_DIR: 'bench/policies-off' },
-  };
+  const off: ServerSpec = compare
+    ? // The other checkout as deployed, from its own directory and TypeScript settings, with its own collector.
+      { variant: 'off', entry: 'src/main.ts', cwd: compare.dir, env: { ...full.env, OTEL_EXPORTER_OTLP_ENDPOINT: compare.collector, TSX_TSCONFIG_PATH: join(compare.dir, 'tsconfig.json') } }
+    : { variant: 'off', entry: 'src/main.ts', nodeArgs: ['--import', './bench/graphql-production.ts'], env: { ...common, AUDIT_MODE: 'off', TRACING: 'off', POLICY_DIR: 'bench/policies-off' } };
+  full.env.DATABASE_URL = withSettings(dataset.url, fullDbParams);
   const profiled = profile?.variant === 'off' ? off : full;
-  if (profile) Object.assign(profiled, { nodeArgs: [...(profiled.nodeArgs ?? []), '--import', './bench/cpu-profiler.ts'], env: { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant } });
+  if (profile) Object.assign(profiled, { nodeArgs: [...(profiled.nodeArgs ?? []), '--import', join(repoRoot, 'bench', 'cpu-profiler.ts')], env: { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant } });
   const [fullServer, offServer, floor] = await Promise.all([
     startServer(full),
     startServer(off),
@@ -286,8 +323,12 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const profileDir = args.cpuProfile ? join(repoRoot, 'bench', 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   sink = await startOtlpSink();
+  if (args.compare) compareSink = await startOtlpSink();
   const nodeOptions = deployedNodeOptions();
-  const servers = await startAll(dataset, secret, sink.url, nodeOptions, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined);
+  const servers = await startAll(
+    dataset, secret, sink.url, nodeOptions, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined,
+    args.compare && compareSink ? { dir: args.compare, collector: compareSink.url } : undefined, args.fullDbParams,
+  );
   const run: Run = { args, p, dataset, nodeOptions, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] } };
   if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, variant: args.profileVariant, dir: profileDir, done: false };
   console.log(`servers ready in ${((performance.now() - started) / 1000).toFixed(1)} s: ${variants.map((v) => `${v} ${servers[v].url} (pid ${servers[v].pid})`).join(', ')}; full's spans go to ${sink.url}`);
@@ -447,7 +488,9 @@ async function main(): Promise<void> {
   const p = run.p;
   const meta = {
     started: started.toISOString(), mode: p.name, elapsedSec, seedSec: Math.round(run.dataset.seedSec),
-    commit: `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'src') ? ' (src/ has uncommitted changes)' : ''}`,
+    commit: commitOf(repoRoot),
+    ...(args.compare ? { compare: { dir: args.compare, commit: commitOf(args.compare) } } : {}),
+    ...(args.fullDbParams.length ? { fullDbParams: Object.fromEntries(args.fullDbParams) } : {}),
     node: process.version, nodeOptions: run.nodeOptions, cpu: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`, loadavgStart: loadStart, loadavgEnd: os.loadavg(),
     dataset: { database: p.database, customers: run.dataset.customers, orders: run.dataset.orders },
     windows: { warmupSec: p.warmupSec, durationSec: p.durationSec, connections: p.connections, rounds: p.rounds, fixedRate: p.fixedRate },
@@ -460,7 +503,7 @@ async function main(): Promise<void> {
   console.log(`\n${preamble}\n\n${renderTables(report)}`);
   if (run.cpuProfile?.done) console.log(`\n${profileSummary(run.cpuProfile.dir)}`);
   // Partial or profiled runs never overwrite the day's complete results.
-  const name = [date, p.name === 'quick' ? 'quick' : '', args.only?.join('') ?? '', args.cpuProfile ? 'profiled' : ''].filter(Boolean).join('-');
+  const name = [date, p.name === 'quick' ? 'quick' : '', args.only?.join('') ?? '', args.cpuProfile ? 'profiled' : '', args.compare ? 'compare' : ''].filter(Boolean).join('-');
   console.log(`\nwritten ${writeResults(report, name, preamble)} and .json`);
   console.log(JSON.stringify(summaryLine(report)));
 }

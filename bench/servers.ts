@@ -84,6 +84,8 @@ export interface ServerSpec {
   env: Record<string, string>;
   /** Extra node flags, after tsx is registered (e.g. a preloaded profiler). */
   nodeArgs?: string[];
+  /** Working directory (a checkout); default this one. */
+  cwd?: string;
 }
 
 /** Starts a server (`node --import tsx <entry>`) on a free port and waits for /readyz. */
@@ -92,7 +94,7 @@ export async function startServer(spec: ServerSpec, timeoutMs = 90_000): Promise
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of custosKeys) delete env[key];
   Object.assign(env, spec.env, { PORT: String(port), HOST: '127.0.0.1' });
-  const child = spawn(process.execPath, ['--import', 'tsx', ...(spec.nodeArgs ?? []), spec.entry], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', ...(spec.nodeArgs ?? []), spec.entry], { cwd: spec.cwd ?? repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const out = tail(child.stdout);
   const err = tail(child.stderr);
