@@ -52,19 +52,19 @@ function customerColumns(): string {
   ].join(', ');
 }
 
-const S1 = `SELECT ${customerColumns()}, "customers"."id"::text AS "__k" FROM "customers" WHERE (${dep(14)}) ORDER BY "customers"."id" ASC LIMIT $15`;
-const S3 = `SELECT ${customerColumns()} FROM "customers" WHERE (${dep(14)}) AND ("customers"."id" = $15::uuid) LIMIT $16`;
+const S1 = `SELECT ${customerColumns()}, "customers"."id"::text AS "__k" FROM "customers" WHERE (${dep(14)}) ORDER BY "customers"."id" ASC LIMIT 51`;
+const S3 = `SELECT ${customerColumns()} FROM "customers" WHERE (${dep(14)}) AND ("customers"."id" = $15::uuid) LIMIT 1`;
 const S2_CUSTOMERS =
   `SELECT (${dep(1)}) AS "f0", ${when(2, '"customers"."id"')} AS "v0", (${dep(3)}) AS "f1", ` +
   `CASE WHEN ${dep(4)} THEN "customers"."name" WHEN ${dep(5)} THEN "customers"."name_masked" END AS "v1", ` +
   `"customers"."id" AS "a_id", "customers"."department" AS "a_department", "customers"."id"::text AS "__k" ` +
-  `FROM "customers" WHERE (${dep(6)}) ORDER BY "customers"."id" ASC LIMIT $7`;
+  `FROM "customers" WHERE (${dep(6)}) ORDER BY "customers"."id" ASC LIMIT 21`;
 const S2_ORDERS =
   `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY "__parent" ORDER BY "__sort" DESC, "__id" DESC) AS "__rn" FROM (` +
   `SELECT "orders"."id" AS "v0", "orders"."amount"::text AS "v1", to_char("orders"."placed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "v2", ` +
   `"orders"."status" AS "v3", "orders"."id" AS "a_id", "orders"."customer_id"::text AS "__parent", "orders"."placed_at" AS "__sort", ` +
   `"orders"."placed_at"::text AS "__k", "orders"."id" AS "__id", count(*) OVER (PARTITION BY "orders"."customer_id") AS "__total" ` +
-  `FROM "orders" WHERE (true) AND ("orders"."customer_id" = ANY($1::uuid[]))) AS base) AS ranked WHERE "__rn" <= $2 ORDER BY "__parent", "__rn"`;
+  `FROM "orders" WHERE (true) AND ("orders"."customer_id" = ANY($1::uuid[]))) AS base) AS ranked WHERE "__rn" <= 11 ORDER BY "__parent", "__rn"`;
 const S4 =
   `SELECT (${dep(1)}) AS "f0", ${when(2, '"customers"."id"')} AS "v0", (${dep(3)}) AS "f1", ` +
   `CASE WHEN ${dep(4)} THEN "customers"."name" WHEN ${dep(5)} THEN "customers"."name_masked" END AS "v1", (${dep(6)}) AS "f2", ` +
@@ -73,7 +73,7 @@ const S4 =
   `${when(12, '"customers"."tier"')} AS "v8", ${when(13, '"customers"."segment"')} AS "v9", ${when(14, createdAt)} AS "v10", ` +
   `${when(15, '"customers"."owner_id"')} AS "v11", "customers"."id" AS "a_id", "customers"."department" AS "a_department", ` +
   `CASE WHEN (${dep(16)}) THEN "customer_keys"."wrapped_key" END AS "wk", CASE WHEN (${dep(17)}) THEN "customer_keys"."kek_id" END AS "wk_id" ` +
-  `FROM "customers" LEFT JOIN "customer_keys" ON "customer_keys"."customer_id" = "customers"."id" WHERE (${dep(18)}) AND ("customers"."id" = $19::uuid) LIMIT $20`;
+  `FROM "customers" LEFT JOIN "customer_keys" ON "customer_keys"."customer_id" = "customers"."id" WHERE (${dep(18)}) AND ("customers"."id" = $19::uuid) LIMIT 1`;
 const S5 =
   'select seq::text as seq_text, (extract(epoch from at) * 1000)::float8 as at_ms, trace_id, span_id, principal_id, roles,\n' +
   '\t   action, subject, record_ids, fields, purpose, decision, reason, policy_version, prev_hash, hash from audit_events where trace_id = $1 order by seq';
@@ -85,13 +85,13 @@ const customerNode = (r: Row, phone: unknown = r.m3) => ({
 });
 
 async function list(department: string): Promise<unknown> {
-  const rows = await query(S1, [...times(14, department), 51]);
+  const rows = await query(S1, times(14, department));
   return { customers: { edges: rows.slice(0, 50).map((r) => ({ node: customerNode(r) })) } };
 }
 
 async function nested(department: string): Promise<unknown> {
-  const parents = (await query(S2_CUSTOMERS, [...times(6, department), 21])).slice(0, 20);
-  const orders = await query(S2_ORDERS, [parents.map((p) => p.a_id as string), 11]);
+  const parents = (await query(S2_CUSTOMERS, times(6, department))).slice(0, 20);
+  const orders = await query(S2_ORDERS, [parents.map((p) => p.a_id as string)]);
   const byParent = new Map<string, Row[]>();
   for (const o of orders) {
     const mine = byParent.get(o.__parent as string) ?? [];
@@ -109,12 +109,12 @@ async function nested(department: string): Promise<unknown> {
 }
 
 async function point(department: string, id: string): Promise<unknown> {
-  const [row] = await query(S3, [...times(14, department), id, 1]);
+  const [row] = await query(S3, [...times(14, department), id]);
   return { customer: row ? customerNode(row) : null };
 }
 
 async function reveal(department: string, id: string): Promise<unknown> {
-  const [row] = await query(S4, [...times(18, department), id, 1]);
+  const [row] = await query(S4, [...times(18, department), id]);
   if (!row) return { customer: null };
   let phone: unknown = row.m3;
   if (row.f2 === true && row.v2 && row.wk && typeof row.wk_id === 'string') {

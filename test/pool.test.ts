@@ -3,6 +3,8 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { AcquireTimeoutError } from '../src/db/acquire-gate.js';
+import { readsPool, type Db } from '../src/db/client.js';
+import { queryRows } from '../src/db/execute.js';
 import { databaseUnavailable } from '../src/server/format-error.js';
 import { gql, startTestServer, type TestServer } from './helpers/server.js';
 
@@ -33,6 +35,21 @@ describe('DB_ACQUIRE_TIMEOUT_MS', () => {
     const error = new AcquireTimeoutError(500);
     expect(databaseUnavailable(error)).toBe(true);
     expect(databaseUnavailable({ originalError: new Error('query failed', { cause: error }) })).toBe(true);
+  });
+});
+
+describe('DB_POOL_MAX between policed reads and the rest', () => {
+  it('gives policed reads all but a quarter, leaves the rest at least one, and never more than DB_POOL_MAX in all', () => {
+    expect(readsPool(1)).toBeNull();
+    expect(readsPool(2)).toEqual({ reads: 1, rest: 1 });
+    expect(readsPool(4)).toEqual({ reads: 3, rest: 1 });
+    expect(readsPool(10)).toEqual({ reads: 8, rest: 2 });
+    for (let max = 2; max <= 200; max++) {
+      const split = readsPool(max)!;
+      expect(split.reads + split.rest).toBe(max);
+      expect(split.reads).toBeGreaterThanOrEqual(split.rest);
+      expect(split.rest).toBeGreaterThanOrEqual(1);
+    }
   });
 });
 
@@ -130,5 +147,25 @@ describe.skipIf(!process.env.DATABASE_URL)('a saturated pool (PostgreSQL, DB_POO
     expect(Number(timeouts?.[1])).toBeGreaterThanOrEqual(2);
     expect(text).toMatch(/^custos_db_pool_in_use \d+$/m);
     expect(text).toMatch(/^custos_db_pool_waiting 0$/m);
+  });
+
+  it('runs policed reads on their own connection with generic plans, planned once, their LIMIT a literal; the rest plans as PostgreSQL chooses', async () => {
+    const setting = async (db: Db) => (await queryRows(db, sql`show plan_cache_mode`))[0]?.plan_cache_mode;
+    expect(await setting(server.running.db.reads)).toBe('force_generic_plan');
+    expect(await setting(server.running.db.db)).toBe('auto');
+    // DB_POOL_MAX=2: one connection for reads, so every policed read below was prepared on the one asked.
+    for (let i = 0; i < 7; i++) expect((await ask()).json.errors).toBeUndefined();
+    const prepared = await queryRows(
+      server.running.db.reads,
+      sql`select statement, generic_plans, custom_plans from pg_prepared_statements where statement like '%FROM "customers"%'`,
+    );
+    const page = prepared.filter((p) => /\bLIMIT\b/.test(String(p.statement)));
+    expect(page.length).toBeGreaterThan(0);
+    for (const p of page) {
+      expect(p.statement).toMatch(/\bLIMIT 3\b/);
+      expect(p.statement).not.toMatch(/\bLIMIT \$/);
+      expect(Number(p.custom_plans)).toBe(0);
+      expect(Number(p.generic_plans)).toBeGreaterThanOrEqual(7);
+    }
   });
 });

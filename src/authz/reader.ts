@@ -94,19 +94,30 @@ const SHAPES_PER_PROJECTION = 32;
 function statementOf(ctx: ReadContext, q: ReadQuery): Statement {
   // Not a spread followed by new keys: V8 (Node 20) builds such an object ~20× slower (~1.5 µs).
   const values: Record<string, unknown> = Object.assign({}, q.shape?.values);
-  values.__limit = q.limit;
-  values.__perParent = q.partition?.perParent;
   if (!q.shape) return bind(compile(buildSelect(ctx, q)), values);
   let cache = compiledByShape.get(q.projection);
   if (!cache) compiledByShape.set(q.projection, (cache = new Lru<Compiled>(SHAPES_PER_PROJECTION)));
   // What buildSelect adds on its own besides the caller's parts.
-  const key = `${q.limit === undefined ? '-' : 'l'}${q.partition ? 'p' : '-'}${q.partition?.after ? 'a' : '-'}|${q.shape.key}`;
+  const key = `${q.limit ?? '-'}|${q.partition ? `p${q.partition.perParent}` : '-'}${q.partition?.after ? 'a' : '-'}|${q.shape.key}`;
   let compiled = cache.get(key);
   if (!compiled) {
     compiled = compile(buildSelect(ctx, q));
     cache.set(key, compiled);
   }
   return bind(compiled, values);
+}
+
+/**
+ * A row count written into the statement's text rather than bound. Policed
+ * reads run with generic plans (src/db/client.ts `readsPool`), and a generic
+ * plan costs `LIMIT $n` as a tenth of the table: for a 50-row page of all
+ * customers by name it would sort the table instead of walking the index.
+ * A literal lets it plan for the rows asked. Page sizes are bounded
+ * (MAX_PAGE_SIZE), so are the texts.
+ */
+function literalCount(n: number | undefined): SQL {
+  if (n === undefined || !Number.isSafeInteger(n) || n < 0) throw new RangeError('a row count must be a non-negative integer');
+  return sql.raw(String(n));
 }
 
 /** Builds the policed SELECT: row policy in WHERE, projection in the SELECT list. */
@@ -129,14 +140,13 @@ export function buildSelect(ctx: ReadContext, q: ReadQuery): SQL {
   const where = sql.join([rowPolicy, ...q.where].map((w) => sql`(${w})`), sql` AND `);
   const order = q.orderBy.length ? sql` ORDER BY ${sql.join(q.orderBy, sql`, `)}` : sql``;
   if (q.partition) {
-    // perParent is bound per run (statementOf): the text does not depend on it.
     const { by, orderBy, after } = q.partition;
     const base = sql`SELECT ${columns} FROM ${from} WHERE ${where}`;
     const rn = sql`row_number() OVER (PARTITION BY ${sql.identifier(by)} ORDER BY ${orderBy})`;
     const keyset = after ? sql` WHERE ${after}` : sql``;
-    return sql`SELECT * FROM (SELECT *, ${rn} AS "__rn" FROM (${base}) AS base${keyset}) AS ranked WHERE "__rn" <= ${sql.placeholder('__perParent')} ORDER BY ${sql.identifier(by)}, "__rn"`;
+    return sql`SELECT * FROM (SELECT *, ${rn} AS "__rn" FROM (${base}) AS base${keyset}) AS ranked WHERE "__rn" <= ${literalCount(q.partition.perParent)} ORDER BY ${sql.identifier(by)}, "__rn"`;
   }
-  const limit = q.limit !== undefined ? sql` LIMIT ${sql.placeholder('__limit')}` : sql``;
+  const limit = q.limit !== undefined ? sql` LIMIT ${literalCount(q.limit)}` : sql``;
   return sql`SELECT ${columns} FROM ${from} WHERE ${where}${order}${limit}`;
 }
 

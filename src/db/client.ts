@@ -39,6 +39,12 @@ export type DbConfig =
 
 export interface DbHandle {
   db: Db;
+  /**
+   * Where policed reads run (src/authz/reader.ts). On PostgreSQL, connections
+   * of their own that plan each prepared statement once (see `readsPool`);
+   * elsewhere the same handle as `db`.
+   */
+  reads: Db;
   kind: DbConfig['kind'];
   /** SQL statements sent since start (for metrics and the benchmark's statements-per-request). */
   stats: { statements: number };
@@ -64,6 +70,7 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
       const db = drizzlePglite(client, { schema });
       return {
         db: db as unknown as Db,
+        reads: db as unknown as Db,
         kind: 'pglite',
         stats,
         poolStats: () => ({ inUse: 0, waiting: 0, timeouts: 0 }),
@@ -84,18 +91,24 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
         connect_timeout: 5,
         connection: { application_name: 'custos', statement_timeout: config.statementTimeoutMs ?? 10_000 },
       };
-      const client = postgres(url, {
-        ...connect,
-        max: config.poolMax,
-        idle_timeout: 60,
-        debug: () => {
-          stats.statements += 1;
-        },
-      });
+      const count = () => {
+        stats.statements += 1;
+      };
+      const split = readsPool(config.poolMax);
+      const client = postgres(url, { ...connect, max: split ? split.rest : config.poolMax, idle_timeout: 60, debug: count });
+      const readClient = split
+        ? postgres(url, { ...connect, connection: { ...connect.connection, plan_cache_mode: 'force_generic_plan' }, max: split.reads, idle_timeout: 60, debug: count })
+        : null;
+      // One gate over both pools: DB_POOL_MAX statements at most, whichever pool they run on.
       const gate = config.acquireTimeoutMs === undefined ? null : new AcquireGate({ slots: config.poolMax, timeoutMs: config.acquireTimeoutMs });
       const db = drizzlePostgres(gate ? gated(client, gate) : client, { schema });
+      const reads = readClient ? drizzlePostgres(gate ? gated(readClient, gate) : readClient, { schema }) : db;
+      const ping = async (sql: postgres.Sql) => {
+        await (gate ? gate.run(() => sql`select 1`) : sql`select 1`);
+      };
       return {
         db: db as unknown as Db,
+        reads: reads as unknown as Db,
         kind: 'postgres',
         stats,
         poolStats: () => gate?.stats() ?? { inUse: 0, waiting: 0, timeouts: 0 },
@@ -114,12 +127,37 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
         },
         // Through the gate: readiness must not wait without a deadline behind a saturated pool either.
         ping: async () => {
-          await (gate ? gate.run(() => client`select 1`) : client`select 1`);
+          await ping(client);
+          if (readClient) await ping(readClient);
         },
-        close: () => client.end({ timeout: 5 }),
+        close: async () => {
+          await Promise.all([client.end({ timeout: 5 }), readClient?.end({ timeout: 5 })]);
+        },
       };
     }
   }
+}
+
+/**
+ * How DB_POOL_MAX connections are shared: policed reads get all but a quarter
+ * (at least one is left to the rest: audit appends, auditor queries, principal
+ * lookups, writes), on connections with `plan_cache_mode = force_generic_plan`.
+ * PostgreSQL otherwise plans every execution of a policed read afresh: its
+ * automatic mode keeps a custom plan whenever the generic one looks dearer,
+ * and it does for these reads (~130–160 µs of planning per read, S1's list
+ * among them). The parameter that steers their plans most, the row count, is
+ * a literal in their text (src/authz/reader.ts `literalCount`); what stays a
+ * parameter (department or owner of the row policy, filter values, keyset
+ * bounds, parent ids) is planned from average selectivities, which for these
+ * shapes gives the plans the values would (checked with EXPLAIN on the bench
+ * data). The rest keep PostgreSQL's automatic choice: an auditor's "who read
+ * customer X" page, say, needs the value to choose between the GIN index and
+ * a scan by seq. With fewer than two connections there is one pool, as before.
+ */
+export function readsPool(poolMax: number): { reads: number; rest: number } | null {
+  if (poolMax < 2) return null;
+  const rest = Math.max(1, Math.floor(poolMax / 4));
+  return { reads: poolMax - rest, rest };
 }
 
 /** libpq-only parameters: postgres.js would send them to the server as settings, which it refuses. */

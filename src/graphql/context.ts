@@ -15,6 +15,8 @@ export interface Context {
   principal: Principal;
   authz: RequestAuthz;
   db: Db;
+  /** Where policed reads run (`DbHandle.reads`: generic plans on PostgreSQL). */
+  reads: Db;
   keys: CryptoKeys;
   cursorSecret: string;
   /** HMAC key of the datasets' pseudonymous ids. */
@@ -46,7 +48,7 @@ const faultMessages: Readonly<Record<EnforcementFault['kind'], string>> = {
 
 export function readContext(ctx: Context): ReadContext {
   return {
-    db: ctx.db,
+    db: ctx.reads,
     authz: ctx.authz,
     keyring: ctx.keys.keyring,
     onFault: (fault) => {
@@ -70,7 +72,7 @@ export function readContext(ctx: Context): ReadContext {
 /** The enforcement span, SQL spans and audit decisions of this request. */
 export function requestObserver(ctx: Context): ReadObserver {
   return readObserver({
-    db: ctx.db,
+    db: ctx.reads,
     dbSystem: 'postgresql',
     telemetry: ctx.telemetry,
     span: ctx.span,

@@ -103,6 +103,7 @@ export function requestContext(deps: HandlerDeps, principal: Principal, span: Co
     principal,
     authz: new RequestAuthz(bundle, principal),
     db: db.db,
+    reads: db.reads,
     keys: config.keys,
     cursorSecret: config.cursorSecret,
     pseudonymKey: config.pseudonymKey,

@@ -138,7 +138,7 @@ export async function listCustomers(ctx: Context, args: ListArgs, requested: Req
 export async function countCustomers(ctx: Context, where: SQL[], values: Record<string, unknown> = {}): Promise<number> {
   if (ctx.authz.grantKind('read', 'Customer') === 'never') return 0;
   const conds = sql.join([rowWhere(ctx.authz, 'Customer'), ...where].map((w) => sql`(${w})`), sql` AND `);
-  const [row] = await runStatement(ctx.db, bind(compile(sql`SELECT count(*)::int AS n FROM ${customers} WHERE ${conds}`), values));
+  const [row] = await runStatement(ctx.reads, bind(compile(sql`SELECT count(*)::int AS n FROM ${customers} WHERE ${conds}`), values));
   return Number(row?.n ?? 0);
 }
 
