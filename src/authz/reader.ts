@@ -110,9 +110,9 @@ function statementOf(ctx: ReadContext, q: ReadQuery): Statement {
 /**
  * A row count written into the statement's text rather than bound. Policed
  * reads run with generic plans (src/db/client.ts `readsPool`), and a generic
- * plan costs `LIMIT $n` as a tenth of the table: for a 50-row page of all
- * customers by name it would sort the table instead of walking the index.
- * A literal lets it plan for the rows asked. Page sizes are bounded
+ * plan costs `LIMIT $n` as a tenth of the rows: a 51-row page planned as if
+ * it were 10,000 rows can tip from walking an index in order to sorting the
+ * table. A literal lets it plan for the rows asked. Page sizes are bounded
  * (MAX_PAGE_SIZE), so are the texts.
  */
 function literalCount(n: number | undefined): SQL {
