@@ -22,6 +22,12 @@ function sentinels(): string[] {
   return server.customers.flatMap((c) => [c.phone, c.email, c.idNumber, c.address, c.birthDate, c.name]).filter((v): v is string => !!v);
 }
 
+/** Requests whose audit commit wait `custos_audit_commit_wait_seconds` observed, by outcome (0 before the first). */
+async function auditWaits(outcome: 'committed' | 'failed'): Promise<number> {
+  const text = await (await fetch(server.url.replace('/graphql', '/metrics'))).text();
+  return Number(new RegExp(`^custos_audit_commit_wait_seconds_count\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+}
+
 describe('a request by u-rep-1 can be followed by an auditor', () => {
   it('lists the customers and fields touched, masked vs revealed, the purpose and the policy version', async () => {
     const res = await gql(server, 'u-rep-1', `{ customers(first: 5) { edges { node { id name email phone(purpose: CONTACT) } } } }`);
@@ -117,6 +123,7 @@ describe('the audit trail', () => {
   });
 
   it('fails closed: no audit record, no customer data', async () => {
+    const failedWaits = await auditWaits('failed');
     await server.running.db.db.execute(sql`alter table audit_events rename to audit_events_offline`);
     try {
       const res = await gql(server, 'u-rep-1', `{ customers(first: 5) { edges { node { id name phone(purpose: CONTACT) } } } }`);
@@ -127,6 +134,8 @@ describe('the audit trail', () => {
     } finally {
       await server.running.db.db.execute(sql`alter table audit_events_offline rename to audit_events`);
     }
+    // The refused request's wait is in the histogram, as a failure.
+    expect(await auditWaits('failed')).toBe(failedWaits + 1);
     const after = await gql(server, 'u-rep-1', `{ customers(first: 1) { edges { node { id } } } }`);
     expect(after.status).toBe(200);
   });
@@ -146,11 +155,15 @@ describe('the audit trail', () => {
       const text = await (await fetch(server.url.replace('/graphql', '/metrics'))).text();
       return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
     };
-    const [records, commits] = [await metric('custos_audit_records_total'), await metric('custos_audit_commits_total')];
+    const [records, commits, waits] = [await metric('custos_audit_records_total'), await metric('custos_audit_commits_total'), await auditWaits('committed')];
     await gql(server, 'u-rep-1', `{ customers(first: 5) { edges { node { id } } } }`);
-    // The read's strict audit committed before the reply: one record (one policed read), one transaction.
+    // The read's strict audit committed before the reply: one record (one policed read), one transaction, one wait.
     expect(await metric('custos_audit_records_total')).toBe(records + 1);
     expect(await metric('custos_audit_commits_total')).toBe(commits + 1);
+    expect(await auditWaits('committed')).toBe(waits + 1);
+    // Requests that read nothing audited wait for nothing.
+    await gql(server, 'u-rep-1', `{ __typename }`);
+    expect(await auditWaits('committed')).toBe(waits + 1);
     await vi.waitFor(async () => expect(await metric('custos_audit_index_merges_total')).toBeGreaterThan(0), { timeout: 5000, interval: 50 });
     expect(await metric('custos_audit_index_merge_failures_total')).toBe(0);
     expect(await metric('custos_audit_index_merges_skipped_total')).toBe(0);

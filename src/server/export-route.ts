@@ -204,7 +204,7 @@ async function remainingOf(ctx: Context, id: string): Promise<number> {
 async function appendAudit(ctx: Context, deps: HandlerDeps, decisions: AccessDecision[]): Promise<void> {
   if (!deps.audit || decisions.length === 0) return;
   try {
-    await appendAudited(deps.audit, ctx, decisions);
+    await appendAudited(deps.audit, deps.metrics, ctx, decisions);
   } catch {
     throw new ServiceUnavailableError('audit store unavailable: nothing was exported');
   }

@@ -21,6 +21,14 @@ export class Metrics {
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  /** Strict audit: every audited request waits for its records' group commit before its reply. */
+  readonly auditWait = new Histogram({
+    name: 'custos_audit_commit_wait_seconds',
+    help: "Time a request waited for its audit records' group commit, by outcome (committed, failed)",
+    labelNames: ['outcome'] as const,
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
+    registers: [this.registry],
+  });
   readonly decisions = new Counter({
     name: 'custos_enforcement_decisions_total',
     help: 'Enforcement decisions by subject, action and decision',

@@ -79,18 +79,22 @@ export function toEvents(ctx: Context, decisions: AccessDecision[]): AuditEventI
  * Appends a request's audit records and notes them on its operation span: how
  * many so far and how long their group commits took (a failed append marks
  * the span). No span of its own, so a request has one span per policed read
- * and statement, plus the operation, whatever the audit does.
+ * and statement, plus the operation, whatever the audit does. The wait, on
+ * every audited request's path, also goes to `custos_audit_commit_wait_seconds`.
  */
-export async function appendAudited(audit: AuditSink, ctx: Context, decisions: AccessDecision[]): Promise<void> {
+export async function appendAudited(audit: AuditSink, metrics: Metrics, ctx: Context, decisions: AccessDecision[]): Promise<void> {
   const started = performance.now();
   try {
     await audit.append(toEvents(ctx, decisions));
   } catch (e) {
+    metrics.auditWait.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
     ctx.span.setStatus({ code: SpanStatusCode.ERROR, message: 'audit append failed' });
     throw e;
   }
+  const waited = performance.now() - started;
+  metrics.auditWait.observe({ outcome: 'committed' }, waited / 1000);
   ctx.audit.records += decisions.length;
-  ctx.audit.commitMs += performance.now() - started;
+  ctx.audit.commitMs += waited;
   ctx.span.setAttributes({ [Attr.auditRecords]: ctx.audit.records, [Attr.auditCommitMs]: Math.round(ctx.audit.commitMs * 10) / 10 });
 }
 
@@ -125,7 +129,7 @@ export function requestPlugin(opts: { audit: AuditSink | null; metrics: Metrics 
           if (opts.audit && decisions.length > 0) {
             // Started here, awaited by the HTTP handler once the response is serialized: the
             // result's object tree is not held while the group commit runs (strict: no record, no data).
-            const audited = appendAudited(opts.audit, contextValue, decisions);
+            const audited = appendAudited(opts.audit, opts.metrics, contextValue, decisions);
             // Whoever awaits it sees the failure; a request abandoned at its deadline must not leave it unhandled.
             audited.catch(() => undefined);
             contextValue.audit.committed = audited;
