@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportSummary, renderExport, type ExportResult } from './export-stream.js';
 import type { LoadResult } from './load-worker.js';
+import type { Quantiles, SpanTimings } from './otlp-sink.js';
 import type { ScenarioKey } from './scenarios.js';
 import { repoRoot, variants, type SpanCounts, type Variant } from './servers.js';
 
@@ -37,6 +38,10 @@ export interface Measurement {
   postgresCpuMs: number;
   loadgenCpuMs: number;
   rssMb: number;
+  /** When the measured window ran (epoch ms, warm-up excluded). */
+  windowMs?: { from: number; to: number };
+  /** Full at a fixed rate: what its spans say about the window's requests (null: none arrived); absent elsewhere. */
+  inside?: SpanTimings | null;
 }
 
 export interface Figures {
@@ -272,6 +277,38 @@ function fixedRateRatio(fr: FixedRate, scenario: ScenarioKey): number | null {
   return full && off && off.p99 > 0 ? full.p99 / off.p99 : null;
 }
 
+/** Full's span timings at the fixed rate, each quantile the median over the rounds whose spans arrived; null when none did. */
+function insideFigures(fr: FixedRate, scenario: ScenarioKey): { requests: number; serverMs: Quantiles; auditWaitMs: Quantiles | null; sqlMs: Quantiles | null } | null {
+  const inside = fr.measurements.filter((m) => m.scenario === scenario && m.variant === 'full').map((m) => m.inside).filter((t): t is SpanTimings => Boolean(t));
+  if (inside.length === 0) return null;
+  const med = (qs: Array<Quantiles | null>): Quantiles | null => {
+    const known = qs.filter((q): q is Quantiles => q !== null);
+    return known.length === 0 ? null : { p50: median(known.map((q) => q.p50)), p99: median(known.map((q) => q.p99)) };
+  };
+  return { requests: sum(inside.map((t) => t.requests)), serverMs: med(inside.map((t) => t.serverMs))!, auditWaitMs: med(inside.map((t) => t.auditWaitMs)), sqlMs: med(inside.map((t) => t.sqlMs)) };
+}
+
+/** Where full's latency at the fixed rate goes, from its own spans; undefined when no full window's spans were kept. */
+function renderInside(fr: FixedRate): string | undefined {
+  const rows: string[][] = [];
+  for (const scenario of Object.keys(fr.rates) as ScenarioKey[]) {
+    const inside = insideFigures(fr, scenario);
+    if (!inside) continue;
+    const full = fixedRateFigures(fr, scenario, 'full');
+    rows.push([
+      scenario, String(inside.requests), f(full?.p99), f(inside.serverMs.p50), f(inside.serverMs.p99),
+      f(inside.auditWaitMs?.p50), f(inside.auditWaitMs?.p99), f(inside.sqlMs?.p50), f(inside.sqlMs?.p99),
+    ]);
+  }
+  if (rows.length === 0) return undefined;
+  return [
+    "Where full's time goes at that rate, from the spans it exported for the requests that started in each window (median over rounds): " +
+      'the server\'s time per request (its operation span, from the parsed body to the end of the reply), of it the wait for the audit group commit ' +
+      '(`custos.audit.commit_ms`), and each policed statement from sent to answered (`db.query`). Quantiles of different spans do not add up.\n',
+    table(['scen', 'requests', 'client p99', 'server p50', 'server p99', 'audit wait p50', 'audit wait p99', 'SQL p50', 'SQL p99'], rows),
+  ].join('\n');
+}
+
 function renderFixedRate(fr: FixedRate): string {
   const rows: string[][] = [];
   const achieved: string[] = [];
@@ -294,6 +331,8 @@ function renderFixedRate(fr: FixedRate): string {
       `"rate not held": a round achieved more than ${RATE_TOLERANCE * 100} % away from the rate.\n`,
   ];
   if (rows.length > 0) out.push(table(['scen', 'rate req/s', 'full p50', 'full p99', 'off p50', 'off p99', 'p99 full/off', 'target'], rows), '', `Achieved: ${achieved.join(' · ')}`);
+  const inside = renderInside(fr);
+  if (inside) out.push('', inside);
   const skipped = Object.entries(fr.skipped);
   if (skipped.length > 0) out.push('', 'Not measured:', ...skipped.map(([scenario, why]) => `- ${scenario}: ${why}`));
   return out.join('\n');
@@ -364,7 +403,11 @@ function fixedRateSummary(fr: FixedRate): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [scenario, rate] of Object.entries(fr.rates) as Array<[ScenarioKey, number]>) {
     const p99 = (v: Variant) => round(fixedRateFigures(fr, scenario, v)?.p99, 1);
-    out[scenario] = { rate, p99ms: { full: p99('full'), off: p99('off') }, 'full/off': round(fixedRateRatio(fr, scenario), 2) };
+    const inside = insideFigures(fr, scenario);
+    out[scenario] = {
+      rate, p99ms: { full: p99('full'), off: p99('off') }, 'full/off': round(fixedRateRatio(fr, scenario), 2),
+      ...(inside ? { fullInsideP99ms: { server: round(inside.serverMs.p99, 1), auditWait: round(inside.auditWaitMs?.p99, 1), sql: round(inside.sqlMs?.p99, 1) } } : {}),
+    };
   }
   return out;
 }

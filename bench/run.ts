@@ -207,10 +207,13 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
   // Only a window as fast as the server answers is profiled (the first of the scenario, always before its fixed-rate ones).
   const profiling = prof && !prof.done && !w.fixed && prof.scenario === w.s.key && w.variant === prof.variant;
   let before: Awaited<ReturnType<typeof snap>> | undefined;
+  let from = 0;
   const load = await run.worker.run(job, async () => {
     before = await snap('before');
     if (profiling) process.kill(server.pid, 'SIGUSR2');
+    from = Date.now();
   });
+  const to = Date.now();
   const after = await snap('after');
   if (profiling) {
     process.kill(server.pid, 'SIGUSR2');
@@ -226,7 +229,7 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
       ? { records: after.counters.audit.records - b.counters.audit.records, commits: after.counters.audit.commits - b.counters.audit.commits }
       : null,
     serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresCpuDelta(b.pg, after.pg), loadgenCpuMs: after.loadgen - b.loadgen,
-    rssMb: rssMb(server.pid),
+    rssMb: rssMb(server.pid), windowMs: { from, to },
   };
 }
 
@@ -238,18 +241,23 @@ function spansBetween(before: ServerCounters, after: ServerCounters): Measuremen
   return { ended: ended(after.spans) - ended(before.spans), dropped: after.spans.dropped - before.spans.dropped };
 }
 
-/**
- * Waits until full has nothing pending (its batch processor exports every
- * second), then reads its counters against the sink's. Undefined when full's
- * /metrics has no span counters.
- */
-async function spanExportCheck(run: Run, timeoutMs = 5000): Promise<SpanExport | undefined> {
+/** Full's span counters once it has nothing pending (its batch processor exports every second), or after `timeoutMs`. */
+async function settledSpans(run: Run, timeoutMs = 5000): Promise<SpanCounts | null> {
   const deadline = Date.now() + timeoutMs;
   let spans = (await readCounters(run.servers.full.url)).spans;
   while (spans && spans.pending > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 250));
     spans = (await readCounters(run.servers.full.url)).spans;
   }
+  return spans;
+}
+
+/**
+ * Waits until full has nothing pending, then reads its counters against the
+ * sink's. Undefined when full's /metrics has no span counters.
+ */
+async function spanExportCheck(run: Run): Promise<SpanExport | undefined> {
+  const spans = await settledSpans(run);
   // Nothing pending means no batch in flight, so the two must agree. custos counts a batch once answered and the sink
   // before answering, so reading custos first lets a late batch only raise the sink's count, never hide a loss.
   return spans && sink ? { custos: spans, sink: sink.counts() } : undefined;
@@ -432,12 +440,19 @@ async function fixedRateWindows(run: Run, active: Scenario[], byScenario: Report
       const rate = rates[s.key]!;
       const bodies = bodiesOf(s, run.pools);
       for (const variant of pair) {
+        // Full's spans of this window are kept by the sink (the window's exact bounds are known after it).
+        const traced = sink && run.servers[variant].exportsSpans;
+        if (traced) sink!.watch(Date.now(), Date.now() + (timing.warmupSec + timing.durationSec + 60) * 1000);
         const m = await measure(run, { s, bodies, variant, connections: FIXED_RATE_CONNECTIONS, round, fixed: { rate, ...timing } });
+        if (traced) m.inside = null;
         measurements.push(m);
         console.log(`[fixed ${measurements.length}/${total}] ${s.key} ${variant.padEnd(5)} at ${rate} req/s r${round}: ${describeLoad(m)}`);
       }
     }
   }
+  // Every span of those windows delivered, each window's requests are summarized from them.
+  await settledSpans(run);
+  for (const m of measurements) if (m.inside !== undefined && m.windowMs) m.inside = sink!.timings(m.windowMs.from, m.windowMs.to);
   return { connections: FIXED_RATE_CONNECTIONS, ...timing, rounds: run.p.rounds, rates, skipped, measurements };
 }
 
