@@ -8,6 +8,7 @@
  */
 import http from 'node:http';
 import autocannon, { type RequestSpec, type Result } from 'autocannon';
+import { nearestRank } from './quantile.js';
 
 export interface LoadJob {
   url: string;
@@ -80,8 +81,7 @@ const TIMEOUT_MS = 10_000;
 
 /** Nearest-rank percentile of ascending values, rounded to 0.01 ms. */
 function percentile(sorted: number[], p: number): number {
-  const v = sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? NaN;
-  return Math.round(v * 100) / 100;
+  return Math.round(nearestRank(sorted, p) * 100) / 100;
 }
 
 /**

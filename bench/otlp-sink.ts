@@ -19,6 +19,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
+import { nearestRank } from './quantile.js';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -131,15 +132,10 @@ function readExport(body: ExportTraceRequest, watched: (startMs: number) => bool
   return count;
 }
 
-/** Nearest-rank quantile of sorted values. */
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
-
 function quantiles(values: number[]): Quantiles | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
-  return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) };
+  return { p50: nearestRank(sorted, 0.5), p99: nearestRank(sorted, 0.99) };
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
