@@ -440,8 +440,9 @@ async function fixedRateWindows(run: Run, active: Scenario[], byScenario: Report
       const rate = rates[s.key]!;
       const bodies = bodiesOf(s, run.pools);
       for (const variant of pair) {
-        // Full's spans of this window are kept by the sink (the window's exact bounds are known after it).
-        const traced = sink && run.servers[variant].exportsSpans;
+        // Full's spans of this window are kept by the sink (the window's exact bounds are known after it). A compared
+        // checkout in the off slot exports to a collector of its own, so only full's windows are watched here.
+        const traced = variant === 'full' && sink && run.servers.full.exportsSpans;
         if (traced) sink!.watch(Date.now(), Date.now() + (timing.warmupSec + timing.durationSec + 60) * 1000);
         const m = await measure(run, { s, bodies, variant, connections: FIXED_RATE_CONNECTIONS, round, fixed: { rate, ...timing } });
         if (traced) m.inside = null;
