@@ -38,6 +38,12 @@ export interface Measurement {
   postgresCpuMs: number;
   loadgenCpuMs: number;
   rssMb: number;
+  /**
+   * Share of the window the server's event loop spent running code (from `custos_event_loop_busy_seconds_total`,
+   * read at the window's edges); null for the floor, which exposes no metrics. Near 1, the one JavaScript thread
+   * was the bottleneck; lower, requests were also waiting on PostgreSQL.
+   */
+  loopBusy?: number | null;
   /** When the measured window ran (epoch ms, warm-up excluded). */
   windowMs?: { from: number; to: number };
   /** Full at a fixed rate: what its spans say about the window's requests (null: none arrived); absent elsewhere. */
@@ -59,6 +65,8 @@ export interface Figures {
   auditPerCommit?: number | null;
   cpuMsPerRequest: number;
   pgCpuMsPerRequest: number;
+  /** Mean over the windows of `Measurement.loopBusy`; null for the floor (or a run recorded before it existed). */
+  loopBusy?: number | null;
   loadgenCpuPct: number;
   rssMb: number;
   roundsRps: number[];
@@ -101,6 +109,7 @@ export function figuresOf(ms: Measurement[]): Figures {
     auditPerCommit: auditKnown && commits > 0 ? sum(audits.map((a) => a.records)) / commits : null,
     cpuMsPerRequest: per(sum(ms.map((m) => m.serverCpuMs))),
     pgCpuMsPerRequest: per(sum(ms.map((m) => m.postgresCpuMs))),
+    loopBusy: ms.every((m) => typeof m.loopBusy === 'number') ? sum(ms.map((m) => m.loopBusy!)) / ms.length : null,
     loadgenCpuPct: seconds > 0 ? sum(ms.map((m) => m.loadgenCpuMs)) / seconds / 10 : NaN,
     rssMb: ms.at(-1)!.rssMb,
     roundsRps: ms.map((m) => m.load.rps),
@@ -210,18 +219,18 @@ export function renderTables(report: Report): string {
         const c = byVariant[variant];
         if (!c) continue;
         if (!isFigures(c)) {
-          rows.push([scenario, variant, 'n/a', '', '', '', '', '', '', '', '', '', '']);
+          rows.push([scenario, variant, 'n/a', '', '', '', '', '', '', '', '', '', '', '']);
           notes.push(`- ${scenario} ${variant}: ${c.na}`);
           continue;
         }
         rows.push([
           scenario, variant, f(c.rps, 0), f(c.p50), f(c.p99), String(c.errors), f(c.sqlPerRequest, 2),
-          dash(c.spansPerRequest, 2), dash(c.spansDropped, 0), f(c.cpuMsPerRequest, 2), f(c.pgCpuMsPerRequest, 2), f(c.rssMb, 0), c.roundsRps.map((r) => r.toFixed(0)).join(' / '),
+          dash(c.spansPerRequest, 2), dash(c.spansDropped, 0), f(c.cpuMsPerRequest, 2), f(c.pgCpuMsPerRequest, 2), dash(c.loopBusy ?? null, 2), f(c.rssMb, 0), c.roundsRps.map((r) => r.toFixed(0)).join(' / '),
         ]);
       }
     }
     out.push(`### ${conns} connections\n`);
-    out.push(table(['scen', 'variant', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'SQL/req', 'spans/req', 'dropped', 'CPU ms/req', 'PG CPU ms/req', 'RSS MB', 'req/s by round'], rows), '');
+    out.push(table(['scen', 'variant', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'SQL/req', 'spans/req', 'dropped', 'CPU ms/req', 'PG CPU ms/req', 'loop busy', 'RSS MB', 'req/s by round'], rows), '');
     if (notes.length > 0) out.push('Not measured:', ...notes, '');
   }
   const ratioRows: string[][] = [];

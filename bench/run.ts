@@ -199,8 +199,11 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
   const snap = async (order: 'before' | 'after') => {
     // The /metrics request is kept outside the CPU window.
     const before = order === 'before' ? await settledCounters(server.url) : null;
+    const loopBefore = before && { sec: before.loopBusySec, atMs: performance.now() };
     const at = { cpu: cpuMs(server.pid), pg: postgresCpu(database), loadgen: cpuMs(run.worker.pid) };
-    return { ...at, counters: before ?? (await settledCounters(server.url)) };
+    // The loop's busy time is read at the window's edge: the settling after it would dilute the share.
+    const loop = loopBefore ?? { sec: (await readCounters(server.url)).loopBusySec, atMs: performance.now() };
+    return { ...at, loop, counters: before ?? (await settledCounters(server.url)) };
   };
   await analyzeAuditTrail(run.dataset.url);
   const prof = run.cpuProfile;
@@ -230,6 +233,7 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
       : null,
     serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresCpuDelta(b.pg, after.pg), loadgenCpuMs: after.loadgen - b.loadgen,
     rssMb: rssMb(server.pid), windowMs: { from, to },
+    loopBusy: b.loop.sec !== null && after.loop.sec !== null ? ((after.loop.sec - b.loop.sec) * 1000) / (after.loop.atMs - b.loop.atMs) : null,
   };
 }
 

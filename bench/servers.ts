@@ -188,6 +188,8 @@ export interface ServerCounters {
   requests: number | null;
   /** Audit records and group commits so far; null where the server writes none (off runs without an audit log, the floor has no /metrics). */
   audit: { records: number; commits: number } | null;
+  /** Seconds the server's event loop has spent running code since it started (`custos_event_loop_busy_seconds_total`); null for the floor. */
+  loopBusySec: number | null;
 }
 
 /** The span queue gauges, or null unless all four are exposed (the floor has none). */
@@ -201,10 +203,10 @@ function spanCountsOf(sums: Map<string, number>): SpanCounts | null {
   return counts as SpanCounts;
 }
 
-/** One GET /metrics: `custos_db_statements_total` and `custos_graphql_requests_total` (all label sets) and the span queue gauges. */
+/** One GET /metrics: `custos_db_statements_total` and `custos_graphql_requests_total` (all label sets), the span queue gauges, the audit and event-loop totals. */
 export async function readCounters(url: string): Promise<ServerCounters> {
   const sums = await metricSums(url);
-  if (!sums) return { statements: null, spans: null, requests: null, audit: null };
+  if (!sums) return { statements: null, spans: null, requests: null, audit: null, loopBusySec: null };
   const records = sums.get('custos_audit_records_total');
   const commits = sums.get('custos_audit_commits_total');
   return {
@@ -213,6 +215,7 @@ export async function readCounters(url: string): Promise<ServerCounters> {
     requests: sums.get('custos_graphql_requests_total') ?? null,
     // Off exposes the counters too, at zero: no audit log.
     audit: records === undefined || commits === undefined || commits === 0 ? null : { records, commits },
+    loopBusySec: sums.get('custos_event_loop_busy_seconds_total') ?? null,
   };
 }
 

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuditLogStats } from '../audit/store.js';
 import type { SpanQueueStats } from '../telemetry/span-queue.js';
@@ -67,6 +68,14 @@ export class Metrics {
         },
       });
     gauge('custos_db_statements_total', 'SQL statements sent to the database since start', sources.statements);
+    // Its rate is the event-loop utilization: near 1 the process is saturated (requests queue for the one
+    // thread that runs JavaScript) whatever its CPU share reads; well below 1 under load, requests are waiting
+    // on something else (the database, the audit group commit). Collected as a total so that it can be rated.
+    gauge(
+      'custos_event_loop_busy_seconds_total',
+      'Time the event loop spent running callbacks rather than waiting for I/O, since start',
+      () => performance.eventLoopUtilization().active / 1000,
+    );
     // With a collector configured, every span ended is in exactly one of the four: a reader can tell how many spans
     // requests produced (the sum's delta) apart from how many the collector got.
     gauge('custos_spans_exported_total', 'Spans the collector accepted', () => sources.spans().exported);
