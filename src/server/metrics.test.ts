@@ -13,6 +13,10 @@ async function busySeconds(m: Metrics): Promise<number> {
 }
 
 describe('custos_event_loop_busy_seconds_total', () => {
+  it('is a counter', async () => {
+    expect(await metrics().registry.metrics()).toMatch(/^# TYPE custos_event_loop_busy_seconds_total counter$/m);
+  });
+
   it('grows by the time the loop runs code, not by the time it waits', async () => {
     const m = metrics();
     const first = await busySeconds(m);

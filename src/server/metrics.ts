@@ -70,12 +70,18 @@ export class Metrics {
     gauge('custos_db_statements_total', 'SQL statements sent to the database since start', sources.statements);
     // Its rate is the event-loop utilization: near 1 the process is saturated (requests queue for the one
     // thread that runs JavaScript) whatever its CPU share reads; well below 1 under load, requests are waiting
-    // on something else (the database, the audit group commit). Collected as a total so that it can be rated.
-    gauge(
-      'custos_event_loop_busy_seconds_total',
-      'Time the event loop spent running callbacks rather than waiting for I/O, since start',
-      () => performance.eventLoopUtilization().active / 1000,
-    );
+    // on something else (the database, the audit group commit). A counter, so that PromQL's rate() applies.
+    let busyCounted = 0;
+    new Counter({
+      name: 'custos_event_loop_busy_seconds_total',
+      help: 'Time the event loop spent running callbacks rather than waiting for I/O, since start',
+      registers: [this.registry],
+      collect() {
+        const busy = performance.eventLoopUtilization().active / 1000;
+        this.inc(Math.max(0, busy - busyCounted));
+        busyCounted = Math.max(busy, busyCounted);
+      },
+    });
     // With a collector configured, every span ended is in exactly one of the four: a reader can tell how many spans
     // requests produced (the sum's delta) apart from how many the collector got.
     gauge('custos_spans_exported_total', 'Spans the collector accepted', () => sources.spans().exported);
