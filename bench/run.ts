@@ -439,6 +439,8 @@ async function fixedRateWindows(run: Run, active: Scenario[], byScenario: Report
   const pair = ['full', 'off'] as const;
   const total = run.p.rounds * chosen.length * pair.length;
   const measurements: Measurement[] = [];
+  /** Full's windows whose spans the sink keeps (summarized once every one of them has arrived). */
+  const watched: Measurement[] = [];
   for (let round = 1; round <= run.p.rounds; round++) {
     for (const s of chosen) {
       const rate = rates[s.key]!;
@@ -449,15 +451,17 @@ async function fixedRateWindows(run: Run, active: Scenario[], byScenario: Report
         const traced = variant === 'full' && sink && run.servers.full.exportsSpans;
         if (traced) sink!.watch(Date.now(), Date.now() + (timing.warmupSec + timing.durationSec + 60) * 1000);
         const m = await measure(run, { s, bodies, variant, connections: FIXED_RATE_CONNECTIONS, round, fixed: { rate, ...timing } });
-        if (traced) m.inside = null;
+        if (traced) watched.push(m);
         measurements.push(m);
         console.log(`[fixed ${measurements.length}/${total}] ${s.key} ${variant.padEnd(5)} at ${rate} req/s r${round}: ${describeLoad(m)}`);
       }
     }
   }
   // Every span of those windows delivered, each window's requests are summarized from them.
-  await settledSpans(run);
-  for (const m of measurements) if (m.inside !== undefined && m.windowMs) m.inside = sink!.timings(m.windowMs.from, m.windowMs.to);
+  if (watched.length > 0 && sink) {
+    await settledSpans(run);
+    for (const m of watched) if (m.windowMs) m.inside = sink.timings(m.windowMs.from, m.windowMs.to);
+  }
   return { connections: FIXED_RATE_CONNECTIONS, ...timing, rounds: run.p.rounds, rates, skipped, measurements };
 }
 
