@@ -42,13 +42,13 @@ interface Profile {
 }
 
 const profiles: Record<Profile['name'], Profile> = {
-  quick: { name: 'quick', database: 'custos_bench_quick', customers: 20_000, warmupSec: 3, durationSec: 5, connections: [16], rounds: 1, poolSize: 500, primeSec: 2, fixedRate: { warmupSec: 1, durationSec: 4 } },
+  quick: { name: 'quick', database: 'custos_bench_quick', customers: 20_000, warmupSec: 2, durationSec: 5, connections: [16], rounds: 1, poolSize: 500, primeSec: 2, fixedRate: { warmupSec: 1, durationSec: 4 } },
   full: { name: 'full', database: 'custos_bench', customers: 100_000, warmupSec: 5, durationSec: 10, connections: [16, 64], rounds: 2, poolSize: 1000, primeSec: 5, fixedRate: { warmupSec: 3, durationSec: 10 } },
 };
 
 const usage = `usage: npm run bench -- [--quick] [--soak SECONDS [--rate N]] [--rounds N] [--scenarios S1,S3] [--profile S1]
   (default)      full dataset (100k customers), 16 and 64 connections, 2 interleaved rounds
-  --quick        20k customers, 3 s warm-up + 5 s window, 16 connections, one round (< 3 min)
+  --quick        20k customers, 2 s warm-up + 5 s window, 16 connections, one round (< 3 min)
                  (after the 16-connection windows, S1–S3 on full and off at one fixed rate: 1 s + 4 s quick, 3 s + 10 s full)
   --soak S       full variant only for S seconds at a fixed rate (--rate, default 100 req/s)
   --profile S    CPU-profile the full server during its first window of scenario S and name the hottest functions

@@ -7,6 +7,8 @@ export interface TestDb {
   handle: DbHandle;
   /** Opens another handle on the same database; null on PGlite, whose in-memory database has one. */
   reopen: (() => Promise<DbHandle>) | null;
+  /** Its PostgreSQL URL; null on PGlite. */
+  url: string | null;
   close(): Promise<void>;
 }
 
@@ -19,7 +21,7 @@ export async function openTestDb(): Promise<TestDb> {
   if (!base) {
     const handle = await createDb({ kind: 'pglite', dataDir: 'memory://' });
     await handle.migrate();
-    return { handle, reopen: null, close: () => handle.close() };
+    return { handle, reopen: null, url: null, close: () => handle.close() };
   }
   const name = `audit_scratch_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
   await adminQuery(base, `CREATE DATABASE ${name}`);
@@ -31,6 +33,7 @@ export async function openTestDb(): Promise<TestDb> {
   return {
     handle,
     reopen: open,
+    url: url.toString(),
     close: async () => {
       await handle.close();
       await adminQuery(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

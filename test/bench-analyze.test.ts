@@ -1,0 +1,57 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { analyzeAuditTrail } from '../bench/dataset.js';
+import { queryRows } from '../src/db/execute.js';
+import { AuditLog } from '../src/audit/store.js';
+import { auditEvent, openTestDb, type TestDb } from '../src/audit/test-db.js';
+
+// The bench stands in for autovacuum's ANALYZE of the audit trail on a server where autovacuum is off.
+describe.skipIf(!process.env.DATABASE_URL)('the bench analyzing audit_events as autovacuum would', () => {
+  let testDb: TestDb;
+
+  beforeAll(async () => {
+    testDb = await openTestDb();
+    // This test is the table's only analyzer, whatever the server's autovacuum setting.
+    await testDb.handle.db.execute(sql`alter table audit_events set (autovacuum_enabled = false)`);
+  });
+
+  afterAll(async () => {
+    await testDb?.close();
+  });
+
+  /** Appends n records and waits until the statistics collector counts them as changed since the last ANALYZE. */
+  async function append(log: AuditLog, n: number, changedAfter: number): Promise<void> {
+    await log.append(Array.from({ length: n }, () => auditEvent()));
+    await vi.waitFor(
+      async () => {
+        const [row] = await queryRows(testDb.handle.db, sql`select n_mod_since_analyze::int as changed from pg_stat_user_tables where relname = 'audit_events'`);
+        expect(row!.changed).toBe(changedAfter);
+      },
+      { timeout: 15_000, interval: 100 },
+    );
+  }
+
+  it("analyzes a table never analyzed, then only once more rows changed than autovacuum's threshold", async () => {
+    const url = testDb.url!;
+    const log = new AuditLog(testDb.handle.db, { indexMergeDelayMs: 0 });
+    try {
+      await append(log, 100, 100);
+      expect(await analyzeAuditTrail(url)).toBe(true);
+      expect(await analyzeAuditTrail(url)).toBe(false);
+      // 100 rows: due after more than threshold + scale factor × 100 changes (60 with the defaults).
+      const [setting] = await queryRows(
+        testDb.handle.db,
+        sql`select current_setting('autovacuum_analyze_threshold')::float8 as base, current_setting('autovacuum_analyze_scale_factor')::float8 as scale`,
+      );
+      const allowed = Math.floor((setting!.base as number) + (setting!.scale as number) * 100);
+      await append(log, allowed, allowed);
+      expect(await analyzeAuditTrail(url)).toBe(false);
+      await append(log, 1, allowed + 1);
+      expect(await analyzeAuditTrail(url)).toBe(true);
+      const [stats] = await queryRows(testDb.handle.db, sql`select n_mod_since_analyze::int as changed, last_analyze is not null as analyzed from pg_stat_user_tables where relname = 'audit_events'`);
+      expect(stats).toEqual({ changed: 0, analyzed: true });
+    } finally {
+      await log.close();
+    }
+  });
+});
