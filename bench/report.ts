@@ -269,6 +269,8 @@ interface FixedRateFigures {
   errors: number;
   /** Every round achieved its rate within RATE_TOLERANCE. */
   held: boolean;
+  /** Each round's p99, in round order: the spread the median hides. */
+  p99ByRound: number[];
 }
 
 function fixedRateFigures(fr: FixedRate, scenario: ScenarioKey, variant: Variant): FixedRateFigures | null {
@@ -276,7 +278,8 @@ function fixedRateFigures(fr: FixedRate, scenario: ScenarioKey, variant: Variant
   if (ms.length === 0) return null;
   const held = ms.every((m) => m.rate !== undefined && Math.abs(m.load.rps - m.rate) <= RATE_TOLERANCE * m.rate);
   const { rps, p50, p99, errors } = figuresOf(ms);
-  return { rps, p50, p99, errors, held };
+  const p99ByRound = [...ms].sort((a, b) => a.round - b.round).map((m) => m.load.p99);
+  return { rps, p50, p99, errors, held, p99ByRound };
 }
 
 /** p99 of full over off's at the fixed rate; null when either is missing or zero. */
@@ -328,7 +331,8 @@ function renderFixedRate(fr: FixedRate): string {
     const ratio = fixedRateRatio(fr, scenario);
     // A p99 taken at another rate than the other variant's compares nothing.
     const target = full?.held && off?.held ? `≤ ${P99_TARGET} ${verdict(ratio, (v) => v <= P99_TARGET)}` : 'n/a (rate not held)';
-    rows.push([scenario, String(rate), f(full?.p50), p99(full), f(off?.p50), p99(off), f(ratio, 2), target]);
+    const byRound = (c: FixedRateFigures | null) => (c ? c.p99ByRound.map((v) => f(v)).join(', ') : f(undefined));
+    rows.push([scenario, String(rate), f(full?.p50), p99(full), f(off?.p50), p99(off), f(ratio, 2), target, ...(fr.rounds > 1 ? [`${byRound(full)} / ${byRound(off)}`] : [])]);
     const one = (v: Variant, c: FixedRateFigures | null) => `${v} ${f(c?.rps, 0)} req/s, ${c?.errors ?? 'n/a'} errors`;
     achieved.push(`${scenario} ${one('full', full)}; ${one('off', off)}`);
   }
@@ -339,7 +343,8 @@ function renderFixedRate(fr: FixedRate): string {
       'Latencies in ms (median over rounds) from sending to the end of the reply, a wait for a free connection included. ' +
       `"rate not held": a round achieved more than ${RATE_TOLERANCE * 100} % away from the rate.\n`,
   ];
-  if (rows.length > 0) out.push(table(['scen', 'rate req/s', 'full p50', 'full p99', 'off p50', 'off p99', 'p99 full/off', 'target'], rows), '', `Achieved: ${achieved.join(' · ')}`);
+  const header = ['scen', 'rate req/s', 'full p50', 'full p99', 'off p50', 'off p99', 'p99 full/off', 'target', ...(fr.rounds > 1 ? ['p99 by round, full / off'] : [])];
+  if (rows.length > 0) out.push(table(header, rows), '', `Achieved: ${achieved.join(' · ')}`);
   const inside = renderInside(fr);
   if (inside) out.push('', inside);
   const skipped = Object.entries(fr.skipped);
