@@ -50,6 +50,27 @@ function seed(url: string, customers: number, reset: boolean, secrets: BenchSecr
 }
 
 /**
+ * The PostgreSQL server the bench seeds and measures on: BENCH_PG_URL, else the server DATABASE_URL names
+ * (the project's database setting; the bench uses databases of its own there, never DATABASE_URL's), else
+ * the machine's local server. `shown` leaves the password out.
+ */
+export function postgresServer(env: NodeJS.ProcessEnv): { url: string; from: string; shown: string } {
+  const [url, from] = env.BENCH_PG_URL
+    ? [env.BENCH_PG_URL, 'BENCH_PG_URL']
+    : env.DATABASE_URL && /^postgres(ql)?:\/\//.test(env.DATABASE_URL)
+      ? [env.DATABASE_URL, 'the server of DATABASE_URL']
+      : ['postgres://postgres@127.0.0.1:5432/postgres', 'the local default'];
+  let shown: string;
+  try {
+    const parsed = new URL(url);
+    shown = `${parsed.protocol}//${parsed.username ? `${decodeURIComponent(parsed.username)}@` : ''}${parsed.host}`;
+  } catch {
+    throw new Error(`${from === 'BENCH_PG_URL' ? 'BENCH_PG_URL' : 'DATABASE_URL'} is not a URL`);
+  }
+  return { url, from, shown };
+}
+
+/**
  * Every run adds its audit records to the dataset (~1M in a full run). Production's autovacuum analyzes
  * the table as it grows; here it may be off (it is on the machine this was measured on), and with
  * statistics as old as the seed PostgreSQL expected thousands of records per trace and answered S5 with

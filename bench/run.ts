@@ -11,7 +11,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { profileSummary } from './cpuprofile.js';
-import { analyzeAuditTrail, ensureDataset, type Dataset } from './dataset.js';
+import { analyzeAuditTrail, ensureDataset, postgresServer, type Dataset } from './dataset.js';
 import { measureExport } from './export-stream.js';
 import type { LoadJob } from './load-worker.js';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
@@ -326,7 +326,9 @@ async function startAll(
 /** Dataset, tokens, servers, load worker and id pool: everything a run needs before the first window. */
 async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const p = args.profile;
-  const dataset = await ensureDataset({ serverUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', database: p.database, customers: p.customers });
+  const server = postgresServer(process.env);
+  console.log(`PostgreSQL server ${server.shown} (${server.from}); the bench's databases there: ${p.database}`);
+  const dataset = await ensureDataset({ serverUrl: server.url, database: p.database, customers: p.customers });
   if (dataset.seedSec > 0) console.log(`seeded ${p.database} in ${dataset.seedSec.toFixed(0)} s (first run only; not counted below)`);
   console.log(`dataset ${p.database}: ${dataset.customers} customers, ${dataset.orders} orders; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const started = performance.now();

@@ -1,9 +1,25 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { analyzeAuditTrail } from '../bench/dataset.js';
+import { analyzeAuditTrail, postgresServer } from '../bench/dataset.js';
 import { queryRows } from '../src/db/execute.js';
 import { AuditLog } from '../src/audit/store.js';
 import { auditEvent, openTestDb, type TestDb } from '../src/audit/test-db.js';
+
+describe('the PostgreSQL server the bench uses', () => {
+  it('is BENCH_PG_URL, else the server of DATABASE_URL, else the local one, shown without its password', () => {
+    const local = 'postgres://postgres@127.0.0.1:5432/postgres';
+    expect(postgresServer({})).toEqual({ url: local, from: 'the local default', shown: 'postgres://postgres@127.0.0.1:5432' });
+    expect(postgresServer({ DATABASE_URL: 'postgres://app:s3cret@db.internal:6432/custos' })).toEqual({
+      url: 'postgres://app:s3cret@db.internal:6432/custos', from: 'the server of DATABASE_URL', shown: 'postgres://app@db.internal:6432',
+    });
+    // PGlite's directory and other non-PostgreSQL settings are not a server.
+    expect(postgresServer({ DATABASE_URL: './data/pglite' }).url).toBe(local);
+    expect(postgresServer({ BENCH_PG_URL: 'postgresql://b:pw@h/postgres', DATABASE_URL: 'postgres://a@x/y' })).toMatchObject({ from: 'BENCH_PG_URL', shown: 'postgresql://b@h' });
+    expect(() => postgresServer({ BENCH_PG_URL: 'not a url' })).toThrow('BENCH_PG_URL is not a URL');
+    // The message never repeats the URL, which may hold a password.
+    expect(() => postgresServer({ DATABASE_URL: 'postgres://u:hunter2@[bad' })).toThrow(/^DATABASE_URL is not a URL$/);
+  });
+});
 
 // The bench stands in for autovacuum's ANALYZE of the audit trail on a server where autovacuum is off.
 describe.skipIf(!process.env.DATABASE_URL)('the bench analyzing audit_events as autovacuum would', () => {
