@@ -119,7 +119,7 @@ export async function ensureDataset(opts: { serverUrl: string; database: string;
     return { url, customers: before.customers, orders: before.orders, seedSec: 0, secrets: stored };
   }
   // A different count is a leftover (an interrupted seed, another size), other keys a dataset this checkout cannot open: start over.
-  const why = sealedWithStored ? `found ${before.customers}` : 'sealed with keys this checkout does not hold';
+  const why = before.customers === 0 ? 'empty' : sealedWithStored ? `found ${before.customers}` : 'sealed with keys this checkout does not hold';
   console.log(`seeding ${opts.database} with ${opts.customers} customers (${why}); this runs once`);
   const secrets = freshSecrets(opts.database);
   const started = performance.now();

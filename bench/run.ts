@@ -170,20 +170,24 @@ const FIXED_RATE_SCENARIOS: readonly ScenarioKey[] = ['S1', 'S2', 'S3'];
 const FIXED_RATE_SHARE = 0.5;
 
 /**
- * The server's counters once the requests still in flight have been answered
- * (its request count steady for 150 ms, 3 s at most), read in the pause after
- * the warm-up and after the window: statements and spans are then counted
- * together with their requests, never without them.
+ * The server's counters once the requests still in flight have been answered,
+ * read in the pause after the warm-up and after the window: statements and
+ * spans are then counted together with their requests, never without them.
+ * Settled means none in flight (`custos_graphql_requests_in_flight`, where the
+ * server has it) and the request count steady for 150 ms: a steady count
+ * alone was fooled once, when 60 requests of S2 at 64 connections all waited
+ * on one slow group commit. 10 s at most.
  */
 async function settledCounters(url: string): Promise<ServerCounters> {
   let counters = await readCounters(url);
-  const deadline = Date.now() + 3000;
+  const deadline = Date.now() + 10_000;
   while (counters.requests !== null && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 150));
     const next = await readCounters(url);
-    const steady = next.requests === counters.requests;
+    // An idle loop reads a request waiting in its socket at once, so with none in flight a steady count is final.
+    const settled = next.requests === counters.requests && (next.inFlight ?? 0) === 0;
     counters = next;
-    if (steady) break;
+    if (settled) break;
   }
   return counters;
 }

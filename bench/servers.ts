@@ -186,6 +186,8 @@ export interface ServerCounters {
   spans: SpanCounts | null;
   /** GraphQL requests the server has answered (`custos_graphql_requests_total`, all label sets). */
   requests: number | null;
+  /** GraphQL requests it has read and not yet answered (`custos_graphql_requests_in_flight`); null where not exposed. */
+  inFlight: number | null;
   /** Audit records and group commits so far; null where the server writes none (off runs without an audit log, the floor has no /metrics). */
   audit: { records: number; commits: number } | null;
   /** Seconds the server's event loop has spent running code since it started (`custos_event_loop_busy_seconds_total`); null for the floor. */
@@ -206,13 +208,14 @@ function spanCountsOf(sums: Map<string, number>): SpanCounts | null {
 /** One GET /metrics: `custos_db_statements_total` and `custos_graphql_requests_total` (all label sets), the span queue gauges, the audit and event-loop totals. */
 export async function readCounters(url: string): Promise<ServerCounters> {
   const sums = await metricSums(url);
-  if (!sums) return { statements: null, spans: null, requests: null, audit: null, loopBusySec: null };
+  if (!sums) return { statements: null, spans: null, requests: null, inFlight: null, audit: null, loopBusySec: null };
   const records = sums.get('custos_audit_records_total');
   const commits = sums.get('custos_audit_commits_total');
   return {
     statements: sums.get('custos_db_statements_total') ?? null,
     spans: spanCountsOf(sums),
     requests: sums.get('custos_graphql_requests_total') ?? null,
+    inFlight: sums.get('custos_graphql_requests_in_flight') ?? null,
     // Off exposes the counters too, at zero: no audit log.
     audit: records === undefined || commits === undefined || commits === 0 ? null : { records, commits },
     loopBusySec: sums.get('custos_event_loop_busy_seconds_total') ?? null,

@@ -140,6 +140,37 @@ describe('the audit trail', () => {
     expect(after.status).toBe(200);
   });
 
+  it('counts a request in flight while it waits for its audit commit, and none once it is answered', async () => {
+    const inFlight = async () => {
+      const text = await (await fetch(server.url.replace('/graphql', '/metrics'))).text();
+      return Number(/^custos_graphql_requests_in_flight (\S+)$/m.exec(text)?.[1]);
+    };
+    expect(await inFlight()).toBe(0);
+    const audit = server.running.audit!;
+    const append = audit.append.bind(audit);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let appended!: () => void;
+    const reached = new Promise<void>((resolve) => (appended = resolve));
+    // The request's records are committed only once the test lets them through.
+    const spy = vi.spyOn(audit, 'append').mockImplementationOnce(async (events) => {
+      appended();
+      await held;
+      return append(events);
+    });
+    try {
+      const pending = gql(server, 'u-rep-1', `{ customers(first: 1) { edges { node { id } } } }`);
+      await reached;
+      expect(await inFlight()).toBe(1);
+      release();
+      expect((await pending).status).toBe(200);
+      expect(await inFlight()).toBe(0);
+    } finally {
+      release();
+      spy.mockRestore();
+    }
+  });
+
   it('exposes metrics with bounded labels and no personal value or id', async () => {
     const text = await (await fetch(server.url.replace('/graphql', '/metrics'))).text();
     expect(text).toMatch(/custos_graphql_requests_total\{operation="query",outcome="ok"\} \d+/);

@@ -184,6 +184,7 @@ export async function createGraphqlHandler(deps: HandlerDeps) {
     const started = process.hrtime.bigint();
     const span = telemetry.startOperation(telemetry.parentFrom(req.headers));
     let context: Context | undefined;
+    metrics.inFlight.inc();
     try {
       const result = await withDeadline(
         apollo
@@ -221,6 +222,7 @@ export async function createGraphqlHandler(deps: HandlerDeps) {
       for await (const chunk of result.body.asyncIterator) res.write(chunk);
       res.end();
     } finally {
+      metrics.inFlight.dec();
       span.end();
     }
   };

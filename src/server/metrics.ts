@@ -15,6 +15,12 @@ export class Metrics {
     labelNames: ['operation', 'outcome'] as const,
     registers: [this.registry],
   });
+  /** Requests read and not yet answered: 0 when the replica is idle, whatever its counters were reading mid-flight. */
+  readonly inFlight = new Gauge({
+    name: 'custos_graphql_requests_in_flight',
+    help: 'GraphQL requests received and not yet answered',
+    registers: [this.registry],
+  });
   readonly latency = new Histogram({
     name: 'custos_graphql_request_duration_seconds',
     help: 'GraphQL request latency by operation type and outcome',
