@@ -250,7 +250,7 @@ export function renderTables(report: Report): string {
   const rss = rssRatio(report);
   out.push(
     `RSS at the end: full ${f(report.rssEndMb.full, 0)} MB, off ${f(report.rssEndMb.off, 0)} MB, floor ${f(report.rssEndMb.floor, 0)} MB; ` +
-      `full/off ${f(rss, 2)} (target ≤ ${RSS_TARGET}: ${verdict(rss, (v) => v <= RSS_TARGET)})`,
+      `full/off ${f(rss, 2)} (target ≤ ${RSS_TARGET}: ${verdict(rss, (v) => v <= RSS_TARGET)})${windowsRss(report)}`,
   );
   out.push('', spansLine(report));
   const audit = auditLine(report);
@@ -403,6 +403,21 @@ function crossCheckLine({ custos, sink }: SpanExport): string {
     `custos counts ${custos.exported} exported, ${custos.failed} failed, ${custos.dropped} dropped, ${custos.pending} pending: ` +
     `${match ? 'match' : 'MISMATCH'}`
   );
+}
+
+/**
+ * RSS at the end of every window run as fast as the server answers, mean and peak of full and off: one
+ * sample at the end moves with where each heap stands in its GC cycle (off 207 and 245 MB in two runs of
+ * one day), the mean over the windows much less. Empty when either variant has no such window.
+ */
+function windowsRss(report: Report): string {
+  const of = (v: Variant) => report.measurements.filter((m) => m.variant === v && m.rate === undefined).map((m) => m.rssMb);
+  const full = of('full');
+  const off = of('off');
+  if (full.length === 0 || off.length === 0) return '';
+  const mean = (xs: number[]) => sum(xs) / xs.length;
+  return `; at the end of each window, mean full ${f(mean(full), 0)} / off ${f(mean(off), 0)} MB (${f(mean(full) / mean(off), 2)}), ` +
+    `peak ${f(Math.max(...full), 0)} / ${f(Math.max(...off), 0)} MB (${f(Math.max(...full) / Math.max(...off), 2)})`;
 }
 
 function rssRatio(report: Report): number | null {
