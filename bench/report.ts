@@ -250,7 +250,7 @@ export function renderTables(report: Report): string {
   const rss = rssRatio(report);
   out.push(
     `RSS at the end: full ${f(report.rssEndMb.full, 0)} MB, off ${f(report.rssEndMb.off, 0)} MB, floor ${f(report.rssEndMb.floor, 0)} MB; ` +
-      `full/off ${f(rss, 2)} (target ≤ ${RSS_TARGET}: ${verdict(rss, (v) => v <= RSS_TARGET)})${windowsRss(report)}`,
+      `full/off ${f(rss, 3)} (target ≤ ${RSS_TARGET}: ${verdict(rss, (v) => v <= RSS_TARGET)})${windowsRss(report)}`,
   );
   out.push('', spansLine(report));
   const audit = auditLine(report);
