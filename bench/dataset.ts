@@ -55,18 +55,18 @@ function seed(url: string, customers: number, reset: boolean, secrets: BenchSecr
  * the machine's local server. `shown` leaves the password out.
  */
 export function postgresServer(env: NodeJS.ProcessEnv): { url: string; from: string; shown: string } {
-  const [url, from] = env.BENCH_PG_URL
-    ? [env.BENCH_PG_URL, 'BENCH_PG_URL']
+  const [url, key, from] = env.BENCH_PG_URL
+    ? [env.BENCH_PG_URL, 'BENCH_PG_URL', 'BENCH_PG_URL']
     : env.DATABASE_URL && /^postgres(ql)?:\/\//.test(env.DATABASE_URL)
-      ? [env.DATABASE_URL, 'the server of DATABASE_URL']
-      : ['postgres://postgres@127.0.0.1:5432/postgres', 'the local default'];
-  let shown: string;
+      ? [env.DATABASE_URL, 'DATABASE_URL', 'the server of DATABASE_URL']
+      : ['postgres://postgres@127.0.0.1:5432/postgres', 'the default', 'the local default'];
+  let parsed: URL;
   try {
-    const parsed = new URL(url);
-    shown = `${parsed.protocol}//${parsed.username ? `${decodeURIComponent(parsed.username)}@` : ''}${parsed.host}`;
+    parsed = new URL(url);
   } catch {
-    throw new Error(`${from === 'BENCH_PG_URL' ? 'BENCH_PG_URL' : 'DATABASE_URL'} is not a URL`);
+    throw new Error(`${key} is not a URL`);
   }
+  const shown = `${parsed.protocol}//${parsed.username ? `${decodeURIComponent(parsed.username)}@` : ''}${parsed.host}`;
   return { url, from, shown };
 }
 

@@ -22,6 +22,8 @@ describe('the PostgreSQL server the bench uses', () => {
 });
 
 // The bench stands in for autovacuum's ANALYZE of the audit trail on a server where autovacuum is off.
+// PostgreSQL only, like the bench: analyzeAuditTrail connects to a server by URL and reads its statistics views,
+// and PGlite in memory has neither; CI's second pass runs it against the machine's PostgreSQL.
 describe.skipIf(!process.env.DATABASE_URL)('the bench analyzing audit_events as autovacuum would', () => {
   let testDb: TestDb;
 
