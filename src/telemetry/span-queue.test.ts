@@ -1,7 +1,10 @@
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { BasicTracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
-import { CountedBatchProcessor, EXPORT_SLICE } from './span-queue.js';
+import { CountedBatchProcessor, EXPORT_SLICE, MAX_SLICES_IN_FLIGHT } from './span-queue.js';
 
 /** An exporter that holds every batch until released: a collector that is down or slow. */
 class StuckExporter implements SpanExporter {
@@ -70,5 +73,41 @@ describe(CountedBatchProcessor.name, () => {
     expect(calls[1]!.turn).toBeGreaterThan(calls[0]!.turn);
     expect(calls[2]!.turn).toBeGreaterThan(calls[1]!.turn);
     expect(queue.stats()).toMatchObject({ exported: EXPORT_SLICE + 10, failed: EXPORT_SLICE, pending: 0, dropped: 0 });
+  });
+
+  it('delivers a full queue on flush through the OTLP exporter, never more slices at once than it accepts', async () => {
+    // A collector that answers each POST 20 ms late, counting the spans it was sent and the POSTs open at once.
+    let received = 0;
+    let open = 0;
+    let mostOpen = 0;
+    const collector = createServer((req, res) => {
+      open += 1;
+      mostOpen = Math.max(mostOpen, open);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: unknown[] }> }> };
+        for (const r of body.resourceSpans) for (const s of r.scopeSpans) received += s.spans.length;
+        setTimeout(() => {
+          open -= 1;
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        }, 20);
+      });
+    });
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = collector.address() as AddressInfo;
+      const queue = new CountedBatchProcessor(new OTLPTraceExporter({ url: `http://127.0.0.1:${port}/v1/traces` }));
+      const tracer = new BasicTracerProvider({ spanProcessors: [queue] }).getTracer('t');
+      // Far more slices than the exporter lets through at once (30): before the cap, most of them failed.
+      const spans = 40 * EXPORT_SLICE;
+      for (let i = 0; i < spans; i++) tracer.startSpan(`s${i}`).end();
+      await queue.forceFlush();
+      expect(queue.stats()).toEqual({ exported: spans, failed: 0, dropped: 0, pending: 0 });
+      expect(received).toBe(spans);
+      expect(mostOpen).toBeLessThanOrEqual(MAX_SLICES_IN_FLIGHT);
+    } finally {
+      collector.close();
+    }
   });
 });

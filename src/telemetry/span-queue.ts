@@ -18,11 +18,24 @@ export interface SpanQueueStats {
 export const EXPORT_SLICE = 128;
 
 /**
+ * Slices in flight at once, across batches. The OTLP exporter refuses a slice
+ * beyond its own limit (30) as failed ("Concurrent export limit reached"), and
+ * a flush or shutdown hands over every queued batch at once: 8,192 spans make
+ * 64 slices, and most of them were lost that way.
+ */
+export const MAX_SLICES_IN_FLIGHT = 4;
+
+/**
  * Hands a batch to the exporter in slices (EXPORT_SLICE), one per event-loop
- * turn, and counts what each slice's export accepted or rejected, so the
+ * turn and at most MAX_SLICES_IN_FLIGHT at a time (the rest wait their turn,
+ * in order), and counts what each slice's export accepted or rejected, so the
  * queue knows what is still pending. The batch fails if any slice did.
  */
 class SlicingCountingExporter implements SpanExporter {
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
+  private scheduled = false;
+
   constructor(
     private readonly inner: SpanExporter,
     private readonly done: (count: number, ok: boolean) => void,
@@ -32,18 +45,35 @@ class SlicingCountingExporter implements SpanExporter {
     let left = Math.ceil(spans.length / EXPORT_SLICE);
     if (left === 0) return resultCallback({ code: ExportResultCode.SUCCESS });
     let failure: ExportResult | undefined;
-    const exportFrom = (start: number): void => {
+    for (let start = 0; start < spans.length; start += EXPORT_SLICE) {
       const slice = spans.slice(start, start + EXPORT_SLICE);
-      this.inner.export(slice, (result) => {
-        const ok = result.code === ExportResultCode.SUCCESS;
-        this.done(slice.length, ok);
-        if (!ok) failure ??= result;
-        left -= 1;
-        if (left === 0) resultCallback(failure ?? { code: ExportResultCode.SUCCESS });
-      });
-      if (start + EXPORT_SLICE < spans.length) setImmediate(exportFrom, start + EXPORT_SLICE);
-    };
-    exportFrom(0);
+      this.waiting.push(() =>
+        this.inner.export(slice, (result) => {
+          const ok = result.code === ExportResultCode.SUCCESS;
+          this.done(slice.length, ok);
+          if (!ok) failure ??= result;
+          this.inFlight -= 1;
+          this.schedule();
+          left -= 1;
+          if (left === 0) resultCallback(failure ?? { code: ExportResultCode.SUCCESS });
+        }),
+      );
+    }
+    this.schedule();
+  }
+
+  /** Sends the next waiting slice on the next event-loop turn, if one may go out. */
+  private schedule(): void {
+    if (this.scheduled || this.waiting.length === 0 || this.inFlight >= MAX_SLICES_IN_FLIGHT) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const send = this.waiting.shift();
+      if (!send) return;
+      this.inFlight += 1;
+      send();
+      this.schedule();
+    });
   }
 
   shutdown(): Promise<void> {
