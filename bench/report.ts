@@ -10,6 +10,7 @@ import type { LoadResult } from './load-worker.js';
 import type { Quantiles, SpanTimings } from './otlp-sink.js';
 import type { ScenarioKey } from './scenarios.js';
 import { repoRoot, variants, type SpanCounts, type Variant } from './servers.js';
+import { describeSwitchOff, type Switch } from './split.js';
 
 export interface Measurement {
   scenario: ScenarioKey;
@@ -469,6 +470,8 @@ interface RunMeta {
   started: string;
   /** --compare: the checkout whose custos (as deployed) ran in the off slot. */
   compare?: { dir: string; commit: string };
+  /** --switch-off: the off slot ran full's configuration with these switches off (none: development mode alone). */
+  switchOff?: Switch[];
   /** --full-db-param: PostgreSQL settings of full's connections only. */
   fullDbParams?: Record<string, string>;
   mode: string;
@@ -500,6 +503,14 @@ export function describeRun(m: RunMeta): string {
           '',
           `**A/B run: "off" below is custos as deployed from ${m.compare.dir} (commit ${m.compare.commit}), not the off switch.** ` +
             'full/off reads "this checkout against that one"; the targets and verdicts about full/off do not apply to this run.',
+        ]
+      : []),
+    ...(m.switchOff
+      ? [
+          '',
+          `**Switch-off run: "off" below is full with ${describeSwitchOff(m.switchOff)}, not the off variant** ` +
+            '(development mode with graphql-js in its production mode, as for off: production refuses the audit and tracing switches). ' +
+            'full/off reads "the price of what was switched off"; the targets and verdicts about full/off do not apply to this run.',
         ]
       : []),
     ...(m.fullDbParams ? [`full's PostgreSQL connections only: ${Object.entries(m.fullDbParams).map(([k, v]) => `${k} = ${v}`).join(', ')}`] : []),

@@ -20,6 +20,7 @@ import {
 } from './report.js';
 import { auditScenario, bodiesOf, checkReply, idPool, interleave, post, scenarioKeys, scenarios, type Pools, type Scenario, type ScenarioKey } from './scenarios.js';
 import { secretsEnv } from './secrets.js';
+import { parseSwitchOff, switchedOffEnv, type Switch } from './split.js';
 import {
   cpuMs, LoadWorker, postgresCpu, postgresCpuDelta, readCounters, repoRoot, rssMb, startServer, stopAll, variants,
   type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
@@ -57,14 +58,17 @@ const usage = `usage: npm run bench -- [--quick] [--soak SECONDS [--rate N]] [--
                  checkout in DIR (with its node_modules, e.g. a git worktree of main), so full/off reads
                  "this checkout against that one", measured side by side; results are named ...-compare
   --full-db-param NAME=VALUE   a PostgreSQL setting for full's connections only (repeatable), e.g.
-                 plan_cache_mode=force_generic_plan with --compare . to measure a setting against none`;
+                 plan_cache_mode=force_generic_plan with --compare . to measure a setting against none
+  --switch-off audit,tracing,policy   the price of some of full's switches: the off slot runs full's
+                 configuration with only those off (in development mode, as off does; \`none\` measures that
+                 mode alone), so full/off reads "full against full without them"; results are named ...-switch-off-…`;
 
 function parse() {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean' }, soak: { type: 'string' }, rate: { type: 'string' }, rounds: { type: 'string' },
       scenarios: { type: 'string' }, profile: { type: 'string' }, 'profile-variant': { type: 'string' }, help: { type: 'boolean' },
-      compare: { type: 'string' }, 'full-db-param': { type: 'string', multiple: true },
+      compare: { type: 'string' }, 'full-db-param': { type: 'string', multiple: true }, 'switch-off': { type: 'string' },
     },
   });
   if (values.help) {
@@ -89,13 +93,15 @@ function parse() {
       throw new Error(`--compare ${compare}: not a custos checkout with its node_modules (src/main.ts, node_modules)`);
     }
   }
+  const switchOff = values['switch-off'] === undefined ? undefined : parseSwitchOff(values['switch-off']);
+  if (switchOff && (compare !== undefined || soakSec !== undefined)) throw new Error('--switch-off runs in the off slot: not with --compare, and the soak runs full alone');
   const fullDbParams = (values['full-db-param'] ?? []).map((pair) => {
     const found = /^([a-z_][a-z0-9_.]*)=(.+)$/.exec(pair);
     if (!found) throw new Error(`--full-db-param takes NAME=VALUE (a PostgreSQL setting), not ${pair}`);
     return [found[1]!, found[2]!] as const;
   });
   return {
-    profile, only, soakSec, rate: Number(values.rate ?? 100), cpuProfile: values.profile as ScenarioKey | undefined, profileVariant: variantToProfile, compare, fullDbParams,
+    profile, only, soakSec, rate: Number(values.rate ?? 100), cpuProfile: values.profile as ScenarioKey | undefined, profileVariant: variantToProfile, compare, fullDbParams, switchOff,
   };
 }
 
@@ -126,7 +132,7 @@ const commitOf = (dir: string) => `${gitIn(dir, 'rev-parse', '--short', 'HEAD')}
  */
 let sink: OtlpSink | undefined;
 
-/** The collector of the compared checkout's server (--compare), so that each server's spans are counted apart. */
+/** The collector of the off slot's server when it traces (--compare, --switch-off), so that each server's spans are counted apart. */
 let compareSink: OtlpSink | undefined;
 
 async function stopEverything(): Promise<void> {
@@ -279,8 +285,10 @@ async function sampleCheck(run: Run, active: Scenario[]): Promise<Map<string, st
       for (const body of bodiesOf(s, run.pools).slice(0, 3)) {
         const reply = await post(run.servers[variant].url, run.tokens[s.principal], body);
         if (s.key === 'S4' && variant === 'full' && reply.json?.extensions?.traceId) run.pools.traceId = reply.json.extensions.traceId;
-        // The compared checkout runs as full does and must answer as full does.
-        const problem = checkReply(s.key, run.args.compare && variant === 'off' ? 'full' : variant, reply);
+        // The compared checkout runs as full does and must answer as full does; so does full with some
+        // switches off, unless the policy is among them (then S4 reveals nothing, as under off).
+        const asFull = run.args.compare !== undefined || (run.args.switchOff !== undefined && !run.args.switchOff.includes('policy'));
+        const problem = checkReply(s.key, asFull && variant === 'off' ? 'full' : variant, reply);
         if (problem) {
           problems.set(`${s.key}/${variant}`, problem);
           break;
@@ -303,19 +311,26 @@ function deployedNodeOptions(): string {
   return found[2]!;
 }
 
+/** What runs in the off slot: the off variant, another checkout as deployed (--compare), or full with some switches off (--switch-off). */
+type OffSlot = { kind: 'off' } | { kind: 'compare'; dir: string; collector: string } | { kind: 'switch-off'; off: Switch[]; collector: string };
+
 async function startAll(
   dataset: Dataset, secret: string, collector: string, nodeOptions: string, profile: { dir: string; variant: 'full' | 'off' } | undefined,
-  compare: { dir: string; collector: string } | undefined, fullDbParams: ReadonlyArray<readonly [string, string]>,
+  slot: OffSlot, fullDbParams: ReadonlyArray<readonly [string, string]>,
 ): Promise<Record<Variant, ServerHandle>> {
   // The dataset's throwaway keys and a fresh cursor secret: what production requires instead of the development keys.
   const common = { NODE_OPTIONS: nodeOptions, DATABASE_URL: dataset.url, JWT_SECRET: secret, CURSOR_SECRET: randomBytes(48).toString('base64'), PSEUDONYM_KEY: randomBytes(32).toString('base64'), SEED_DEMO: 'never', LOG_LEVEL: 'warn', ...secretsEnv(dataset.secrets) };
   // As deployed, full sends its spans to a collector (the bench's sink); off traces nothing and the floor has no tracing.
   const full: ServerSpec = { variant: 'full', entry: 'src/main.ts', env: { ...common, NODE_ENV: 'production', OTEL_EXPORTER_OTLP_ENDPOINT: collector } };
   // Production refuses the off switches; the preload gives off the same graphql-js code path as full (see the file).
-  const off: ServerSpec = compare
-    ? // The other checkout as deployed, from its own directory and TypeScript settings, with its own collector.
-      { variant: 'off', entry: 'src/main.ts', cwd: compare.dir, env: { ...full.env, OTEL_EXPORTER_OTLP_ENDPOINT: compare.collector, TSX_TSCONFIG_PATH: join(compare.dir, 'tsconfig.json') } }
-    : { variant: 'off', entry: 'src/main.ts', nodeArgs: ['--import', './bench/graphql-production.ts'], env: { ...common, AUDIT_MODE: 'off', TRACING: 'off', POLICY_DIR: 'bench/policies-off' } };
+  const graphqlProduction = ['--import', './bench/graphql-production.ts'];
+  const off: ServerSpec =
+    slot.kind === 'compare'
+      ? // The other checkout as deployed, from its own directory and TypeScript settings, with its own collector.
+        { variant: 'off', entry: 'src/main.ts', cwd: slot.dir, env: { ...full.env, OTEL_EXPORTER_OTLP_ENDPOINT: slot.collector, TSX_TSCONFIG_PATH: join(slot.dir, 'tsconfig.json') } }
+      : slot.kind === 'switch-off'
+        ? { variant: 'off', entry: 'src/main.ts', nodeArgs: graphqlProduction, env: switchedOffEnv(full.env, slot.off, slot.collector) }
+        : { variant: 'off', entry: 'src/main.ts', nodeArgs: graphqlProduction, env: { ...common, AUDIT_MODE: 'off', TRACING: 'off', POLICY_DIR: 'bench/policies-off' } };
   full.env.DATABASE_URL = withSettings(dataset.url, fullDbParams);
   const profiled = profile?.variant === 'off' ? off : full;
   if (profile) Object.assign(profiled, { nodeArgs: [...(profiled.nodeArgs ?? []), '--import', join(repoRoot, 'bench', 'cpu-profiler.ts')], env: { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant } });
@@ -325,6 +340,13 @@ async function startAll(
     startServer({ variant: 'floor', entry: 'bench/floor-server.ts', env: common }),
   ]);
   return { full: fullServer, off: offServer, floor };
+}
+
+function offSlot(args: ReturnType<typeof parse>, collector: OtlpSink | undefined): OffSlot {
+  if (args.compare) return { kind: 'compare', dir: args.compare, collector: collector!.url };
+  // A collector that is not started is never sent to: tracing is among the switches off.
+  if (args.switchOff) return { kind: 'switch-off', off: args.switchOff, collector: collector?.url ?? '' };
+  return { kind: 'off' };
 }
 
 /** Dataset, tokens, servers, load worker and id pool: everything a run needs before the first window. */
@@ -341,11 +363,11 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const profileDir = args.cpuProfile ? join(repoRoot, 'bench', 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   sink = await startOtlpSink();
-  if (args.compare) compareSink = await startOtlpSink();
+  if (args.compare || (args.switchOff && !args.switchOff.includes('tracing'))) compareSink = await startOtlpSink();
   const nodeOptions = deployedNodeOptions();
   const servers = await startAll(
     dataset, secret, sink.url, nodeOptions, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined,
-    args.compare && compareSink ? { dir: args.compare, collector: compareSink.url } : undefined, args.fullDbParams,
+    offSlot(args, compareSink), args.fullDbParams,
   );
   const run: Run = { args, p, dataset, nodeOptions, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] } };
   if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, variant: args.profileVariant, dir: profileDir, done: false };
@@ -520,6 +542,7 @@ async function main(): Promise<void> {
     started: started.toISOString(), mode: p.name, elapsedSec, seedSec: Math.round(run.dataset.seedSec),
     commit: commitOf(repoRoot),
     ...(args.compare ? { compare: { dir: args.compare, commit: commitOf(args.compare) } } : {}),
+    ...(args.switchOff ? { switchOff: args.switchOff } : {}),
     ...(args.fullDbParams.length ? { fullDbParams: Object.fromEntries(args.fullDbParams) } : {}),
     node: process.version, nodeOptions: run.nodeOptions, cpu: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`, loadavgStart: loadStart, loadavgEnd: os.loadavg(),
     dataset: { database: p.database, customers: run.dataset.customers, orders: run.dataset.orders },
@@ -533,7 +556,10 @@ async function main(): Promise<void> {
   console.log(`\n${preamble}\n\n${renderTables(report)}`);
   if (run.cpuProfile?.done) console.log(`\n${profileSummary(run.cpuProfile.dir)}`);
   // Partial or profiled runs never overwrite the day's complete results.
-  const name = [date, p.name === 'quick' ? 'quick' : '', args.only?.join('') ?? '', args.cpuProfile ? 'profiled' : '', args.compare ? 'compare' : ''].filter(Boolean).join('-');
+  const name = [
+    date, p.name === 'quick' ? 'quick' : '', args.only?.join('') ?? '', args.cpuProfile ? 'profiled' : '', args.compare ? 'compare' : '',
+    args.switchOff ? `switch-off-${args.switchOff.join('-') || 'none'}` : '',
+  ].filter(Boolean).join('-');
   console.log(`\nwritten ${writeResults(report, name, preamble)} and .json`);
   console.log(JSON.stringify(summaryLine(report)));
 }
