@@ -13,15 +13,20 @@ export interface SpanQueueStats {
  * Spans per export call. The OTLP exporter turns a batch into JSON and starts
  * its POST synchronously, ~20 µs per span of ours: a whole batch of 512 held
  * the event loop ~10 ms under load, in the tail of every request waiting
- * behind it. Slices of 128 go out one event-loop turn apart, each its own POST.
+ * behind it. Slices go out one event-loop turn apart, each its own POST, and
+ * small enough that their JSON (~2.4 kB per span of an S1 request, ~75 kB a
+ * slice) stays below V8's large-object size and malloc's mmap threshold
+ * (128 kB each): larger slices encoded into fresh pages, and the page faults
+ * made the export of an S1 request cost 80–100 µs against 55–65 at 32
+ * (bench/README, "Measured in session 11").
  */
-export const EXPORT_SLICE = 128;
+export const EXPORT_SLICE = 32;
 
 /**
  * Slices in flight at once, across batches. The OTLP exporter refuses a slice
  * beyond its own limit (30) as failed ("Concurrent export limit reached"), and
- * a flush or shutdown hands over every queued batch at once: 8,192 spans make
- * 64 slices, and most of them were lost that way.
+ * a flush or shutdown hands over every queued batch at once: 8,192 spans made
+ * 64 slices of 128, and most of them were lost that way.
  */
 export const MAX_SLICES_IN_FLIGHT = 4;
 
