@@ -22,7 +22,7 @@ const switchEnv: Record<Switch, Record<string, string>> = {
   policy: { POLICY_DIR: 'bench/policies-off' },
 };
 
-/** Parses `--switch-off`: `none`, or switch names separated by commas; an empty list means `none`. */
+/** Parses `--switch-off`: `none` (nothing off), or switch names separated by commas. */
 export function parseSwitchOff(text: string): Switch[] {
   const names = text.split(',').map((n) => n.trim()).filter(Boolean);
   if (names.length === 1 && names[0] === 'none') return [];
