@@ -6,13 +6,17 @@ import { BasicTracerProvider, type ReadableSpan, type SpanExporter } from '@open
 import { describe, expect, it } from 'vitest';
 import { CountedBatchProcessor, EXPORT_SLICE, MAX_SLICES_IN_FLIGHT } from './span-queue.js';
 
-/** An exporter that holds every batch until released: a collector that is down or slow. */
+/** An exporter that holds every batch until released, then accepts at once: a collector that was down and is back. */
 class StuckExporter implements SpanExporter {
   held: Array<[number, (r: ExportResult) => void]> = [];
+  private up = false;
   export(spans: ReadableSpan[], done: (r: ExportResult) => void): void {
+    if (this.up) return done({ code: ExportResultCode.SUCCESS });
     this.held.push([spans.length, done]);
   }
+  /** Accepts what it holds and, from now on, whatever comes (slices still on their way arrive later). */
   release(): void {
+    this.up = true;
     for (const [, done] of this.held.splice(0)) done({ code: ExportResultCode.SUCCESS });
   }
   shutdown(): Promise<void> {
