@@ -280,14 +280,14 @@ async function spanExportCheck(run: Run): Promise<SpanExport | undefined> {
 /** Sends a few requests of each scenario to each variant; a variant that answers wrongly is reported, not loaded. */
 async function sampleCheck(run: Run, active: Scenario[]): Promise<Map<string, string>> {
   const problems = new Map<string, string>();
+  // The compared checkout runs as full does and must answer as full does; so does full with some
+  // switches off, unless the policy is among them (then S4 reveals nothing, as under off).
+  const asFull = run.args.compare !== undefined || (run.args.switchOff !== undefined && !run.args.switchOff.includes('policy'));
   for (const s of active) {
     for (const variant of variants) {
       for (const body of bodiesOf(s, run.pools).slice(0, 3)) {
         const reply = await post(run.servers[variant].url, run.tokens[s.principal], body);
         if (s.key === 'S4' && variant === 'full' && reply.json?.extensions?.traceId) run.pools.traceId = reply.json.extensions.traceId;
-        // The compared checkout runs as full does and must answer as full does; so does full with some
-        // switches off, unless the policy is among them (then S4 reveals nothing, as under off).
-        const asFull = run.args.compare !== undefined || (run.args.switchOff !== undefined && !run.args.switchOff.includes('policy'));
         const problem = checkReply(s.key, asFull && variant === 'off' ? 'full' : variant, reply);
         if (problem) {
           problems.set(`${s.key}/${variant}`, problem);
@@ -312,7 +312,7 @@ function deployedNodeOptions(): string {
 }
 
 /** What runs in the off slot: the off variant, another checkout as deployed (--compare), or full with some switches off (--switch-off). */
-type OffSlot = { kind: 'off' } | { kind: 'compare'; dir: string; collector: string } | { kind: 'switch-off'; off: Switch[]; collector: string };
+type OffSlot = { kind: 'off' } | { kind: 'compare'; dir: string; collector: string } | { kind: 'switch-off'; off: Switch[]; collector: string | undefined };
 
 async function startAll(
   dataset: Dataset, secret: string, collector: string, nodeOptions: string, profile: { dir: string; variant: 'full' | 'off' } | undefined,
@@ -342,10 +342,16 @@ async function startAll(
   return { full: fullServer, off: offServer, floor };
 }
 
-function offSlot(args: ReturnType<typeof parse>, collector: OtlpSink | undefined): OffSlot {
-  if (args.compare) return { kind: 'compare', dir: args.compare, collector: collector!.url };
-  // A collector that is not started is never sent to: tracing is among the switches off.
-  if (args.switchOff) return { kind: 'switch-off', off: args.switchOff, collector: collector?.url ?? '' };
+/** The off slot of this run, with a collector of its own (compareSink) started when its server traces. */
+async function offSlot(args: ReturnType<typeof parse>): Promise<OffSlot> {
+  if (args.compare) {
+    compareSink = await startOtlpSink();
+    return { kind: 'compare', dir: args.compare, collector: compareSink.url };
+  }
+  if (args.switchOff) {
+    if (!args.switchOff.includes('tracing')) compareSink = await startOtlpSink();
+    return { kind: 'switch-off', off: args.switchOff, collector: compareSink?.url };
+  }
   return { kind: 'off' };
 }
 
@@ -363,11 +369,10 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const profileDir = args.cpuProfile ? join(repoRoot, 'bench', 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   sink = await startOtlpSink();
-  if (args.compare || (args.switchOff && !args.switchOff.includes('tracing'))) compareSink = await startOtlpSink();
   const nodeOptions = deployedNodeOptions();
   const servers = await startAll(
     dataset, secret, sink.url, nodeOptions, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined,
-    offSlot(args, compareSink), args.fullDbParams,
+    await offSlot(args), args.fullDbParams,
   );
   const run: Run = { args, p, dataset, nodeOptions, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] } };
   if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, variant: args.profileVariant, dir: profileDir, done: false };

@@ -36,12 +36,16 @@ export function parseSwitchOff(text: string): Switch[] {
 /**
  * The off slot's environment: full's, in development mode, with the chosen
  * switches off. Its spans go to `collector` (a sink of its own, so that full's
- * count stays full's) unless tracing is switched off.
+ * count stays full's); with tracing off it exports nothing and needs none.
  */
-export function switchedOffEnv(fullEnv: Record<string, string>, off: readonly Switch[], collector: string): Record<string, string> {
-  const env: Record<string, string> = { ...fullEnv, NODE_ENV: 'development', AUDIT_MODE: 'strict', TRACING: 'on', OTEL_EXPORTER_OTLP_ENDPOINT: collector };
+export function switchedOffEnv(fullEnv: Record<string, string>, off: readonly Switch[], collector: string | undefined): Record<string, string> {
+  const { OTEL_EXPORTER_OTLP_ENDPOINT: _fulls, ...rest } = fullEnv;
+  const env: Record<string, string> = { ...rest, NODE_ENV: 'development', AUDIT_MODE: 'strict', TRACING: 'on' };
   for (const s of off) Object.assign(env, switchEnv[s]);
-  if (env.TRACING === 'off') delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (env.TRACING === 'on') {
+    if (collector === undefined) throw new Error('--switch-off: a server that traces needs a collector of its own');
+    env.OTEL_EXPORTER_OTLP_ENDPOINT = collector;
+  }
   return env;
 }
 

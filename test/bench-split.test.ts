@@ -48,6 +48,9 @@ describe('--switch-off', () => {
       // Everything else is full's: its database, its keys, its secrets.
       for (const key of ['DATABASE_URL', 'JWT_SECRET', 'CURSOR_SECRET', 'PSEUDONYM_KEY', 'KEYRING', 'KEK_ACTIVE_ID', 'BLIND_INDEX_KEY'] as const) expect(env[key]).toBe(full[key]);
     }
+    // A server that traces is never pointed at full's collector: without one of its own it does not start.
+    expect(() => switchedOffEnv(full, ['audit'], undefined)).toThrow(/collector of its own/);
+    expect(switchedOffEnv(full, ['tracing'], undefined).OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined();
     // Full's own environment is left as it was.
     expect(full.NODE_ENV).toBe('production');
     expect(full.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://127.0.0.1:4318');

@@ -17,7 +17,7 @@ export interface SpanQueueStats {
  * small enough that their JSON (~2.4 kB per span of an S1 request, ~75 kB a
  * slice) stays below V8's large-object size and malloc's mmap threshold
  * (128 kB each): larger slices encoded into fresh pages, and the page faults
- * made the export of an S1 request cost 80–100 µs against 55–65 at 32
+ * made the export of an S1 request cost 80–103 µs against 57–64 at 32
  * (bench/README, "Measured in session 11").
  */
 export const EXPORT_SLICE = 32;
