@@ -361,12 +361,13 @@ function insertChained({ records, texts }: Chained, where?: SQL): SQL {
  */
 async function appendAfter(db: Db, events: Accepted, head: ChainHead): Promise<AuditRecord[] | null> {
   const chained = chain(events, head, Date.now());
+  // The head check runs inside audit_chain_head_is (migration 0007), planned there as a primary-key probe: written
+  // here, PostgreSQL planned it as a sequential scan while the trail's statistics said it was a few pages, and the
+  // statement's cached plan then read the whole trail on every append until the next ANALYZE.
   const guard = sql`(select pg_try_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))}))
-    and exists (select 1 from audit_events where seq = ${head.seq} and hash = ${head.hash})`;
+    and audit_chain_head_is(${head.seq}, ${head.hash})`;
   try {
-    // Prepared once per connection. Its generic plan is made while the table may still be small (the
-    // head check could then be a sequential scan); ANALYZE invalidates it, and autovacuum analyzes
-    // audit_events as it grows (the bench, on a server with autovacuum off, analyzes before each window).
+    // Prepared once per connection.
     const rows = await start(db, insertChained(chained, guard), 'audit_insert_after');
     return rows.length === chained.records.length ? chained.records : null;
   } catch (e) {
