@@ -72,7 +72,7 @@ export function postgresServer(env: NodeJS.ProcessEnv): { url: string; from: str
 
 /**
  * Every run adds its audit records to the dataset (~1M in a full run). Production's autovacuum analyzes
- * the table as it grows; here it may be off (it is on the machine this was measured on), and with
+ * the table as it grows; here it may be off (it is, on the machines this ran on), and with
  * statistics as old as the seed PostgreSQL expected thousands of records per trace and answered S5 with
  * a parallel scan (~1 ms of CPU in worker start-up per request, all three variants). So the bench does
  * what autovacuum would, before each run and before each window, outside the measured time: it analyzes

@@ -4,6 +4,7 @@
  * to tell a leak from a plateau.
  */
 import type { LoadResult } from './load-worker.js';
+import type { SpanTimings } from './otlp-sink.js';
 import { cpuMs, rssMb, type LoadWorker, type ServerHandle } from './servers.js';
 
 export interface SoakSample {
@@ -13,6 +14,18 @@ export interface SoakSample {
   errors: number;
   rssMb: number;
   cpuMsPerRequest: number;
+  /** The window's bounds, epoch ms. */
+  windowMs: { from: number; to: number };
+  /** Where the window's requests spent their time, from full's spans (null: none arrived; absent: no collector watched). */
+  inside?: SpanTimings | null;
+}
+
+/** The collector full exports to, asked for the timings of each window's spans once they have all arrived. */
+export interface SoakSpans {
+  watch(fromMs: number, toMs: number): void;
+  timings(fromMs: number, toMs: number): SpanTimings | null;
+  /** Resolves once full has no span left to export. */
+  settled(): Promise<unknown>;
 }
 
 export interface SoakResult {
@@ -47,19 +60,25 @@ export async function soak(opts: {
   seconds: number;
   rate: number;
   connections: number;
+  spans?: SoakSpans;
 }): Promise<SoakResult> {
   const windows = Math.max(1, Math.floor(opts.seconds / WINDOW_SEC));
   const samples: SoakSample[] = [];
   const started = performance.now();
+  // Every span that starts from now to the end (plus a minute for stragglers) is kept for the breakdown below.
+  opts.spans?.watch(Date.now(), Date.now() + (windows * WINDOW_SEC + 60) * 1000);
   console.log(`soak: ${windows} × ${WINDOW_SEC} s at ${opts.rate} req/s (mixed S1–S4), full variant`);
   console.log('   t s   req/s   p99 ms  errors  RSS MB  CPU ms/req');
   for (let i = 0; i < windows; i++) {
     let cpuBefore = 0;
+    let from = 0;
     const job = { url: `${opts.server.url}/graphql`, connections: opts.connections, warmupSec: 0, durationSec: WINDOW_SEC, overallRate: opts.rate, headers: opts.headers, bodies: opts.bodies };
     const load: LoadResult = await opts.worker.run(job, () => {
       cpuBefore = cpuMs(opts.server.pid);
+      from = Date.now();
       return Promise.resolve();
     });
+    const to = Date.now();
     const sample: SoakSample = {
       t: Math.round((performance.now() - started) / 1000),
       rps: load.rps,
@@ -67,6 +86,7 @@ export async function soak(opts: {
       errors: load.non2xx + load.transportErrors + load.graphqlErrors,
       rssMb: rssMb(opts.server.pid),
       cpuMsPerRequest: load.requests > 0 ? (cpuMs(opts.server.pid) - cpuBefore) / load.requests : NaN,
+      windowMs: { from, to },
     };
     samples.push(sample);
     console.log(
@@ -74,6 +94,7 @@ export async function soak(opts: {
         `${sample.rssMb.toFixed(0).padStart(7)} ${sample.cpuMsPerRequest.toFixed(2).padStart(11)}`,
     );
   }
+  if (opts.spans) await breakdown(opts.spans, samples);
   // The heap settles first: after the priming load, RSS fell from ~300 to ~200 MB over the first 90 s of a
   // 600 s soak at 100 req/s, and a fit from the start took that for a negative slope that hid a later climb.
   const fitted = samples.slice(Math.floor(samples.length / 2));
@@ -84,4 +105,21 @@ export async function soak(opts: {
   const verdict = grows === null ? `too short to tell (needs ${2 * MIN_FIT} windows)` : grows ? 'GROWS' : 'flat';
   console.log(`RSS slope ${rssSlopeMbPerMin.toFixed(2)} MB/min over the last ${fitted.length} samples (the second half) → ${verdict}`);
   return { rate: opts.rate, samples, rssSlopeMbPerMin, grows };
+}
+
+/**
+ * Per window, where the requests' time went by full's own spans: the
+ * server's time per request, the audit group-commit wait and each policed
+ * statement (p99 of each), so that a p99 that climbs over the soak says
+ * which of them climbs with it.
+ */
+async function breakdown(spans: SoakSpans, samples: SoakSample[]): Promise<void> {
+  await spans.settled();
+  for (const sample of samples) sample.inside = spans.timings(sample.windowMs.from, sample.windowMs.to);
+  const ms = (q: { p99: number } | null | undefined) => (q ? q.p99.toFixed(1) : '—').padStart(12);
+  console.log('where it went, p99 ms from full\'s spans per window:');
+  console.log('   t s  client p99  server p99  audit wait    SQL each');
+  for (const s of samples) {
+    console.log(`${String(s.t).padStart(6)} ${s.p99.toFixed(1).padStart(11)}${ms(s.inside?.serverMs)}${ms(s.inside?.auditWaitMs)}${ms(s.inside?.sqlMs)}`);
+  }
 }
