@@ -35,11 +35,47 @@ export interface SoakResult {
   rssSlopeMbPerMin: number;
   /** null: too few windows to tell. */
   grows: boolean | null;
+  /** The client's p99 at the end of the soak against its start (see p99Trend). */
+  p99: P99Trend;
+}
+
+/** Median p99 of the first third of the windows (its first 30 s left out) and of the last third, ms, and whether it grew. */
+export interface P99Trend {
+  startMs: number;
+  endMs: number;
+  /** null: too few windows to tell. */
+  grows: boolean | null;
 }
 
 const WINDOW_SEC = 10;
 /** Windows fitted for a verdict on RSS growth (two minutes, in the second half of the soak: four minutes in all). */
 const MIN_FIT = 12;
+
+/** The end's p99 may be this many times the start's before the soak says it grows: one window's p99 moves ~2× here. */
+const P99_GROWTH = 1.5;
+/** Windows left out at the start of the p99 comparison: the server settles after the priming load. */
+const P99_SETTLE = 3;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Whether the p99 climbed over the soak: the median of the last third of
+ * the windows against the median of the first third, so that a climb shows
+ * wherever it happens (a cost that grows with the audit trail did: 17 → 46 ms
+ * over ten minutes, while RSS stayed flat). Medians, since a single window's
+ * p99 on this shared machine moves by 2×.
+ */
+export function p99Trend(p99s: number[]): P99Trend {
+  const third = Math.floor(p99s.length / 3);
+  if (third === 0) return { startMs: NaN, endMs: NaN, grows: null };
+  const startMs = median(p99s.slice(third > P99_SETTLE ? P99_SETTLE : 0, third));
+  const endMs = median(p99s.slice(p99s.length - third));
+  return { startMs, endMs, grows: p99s.length < 2 * MIN_FIT ? null : endMs > P99_GROWTH * startMs };
+}
 
 /** Slope of y over x by least squares. */
 export function slope(points: Array<[number, number]>): number {
@@ -104,7 +140,12 @@ export async function soak(opts: {
   const grows = fitted.length < MIN_FIT ? null : rssSlopeMbPerMin * 10 > 0.02 * first;
   const verdict = grows === null ? `too short to tell (needs ${2 * MIN_FIT} windows)` : grows ? 'GROWS' : 'flat';
   console.log(`RSS slope ${rssSlopeMbPerMin.toFixed(2)} MB/min over the last ${fitted.length} samples (the second half) → ${verdict}`);
-  return { rate: opts.rate, samples, rssSlopeMbPerMin, grows };
+  const p99 = p99Trend(samples.map((s) => s.p99));
+  const p99Verdict = p99.grows === null ? `too short to tell (needs ${2 * MIN_FIT} windows)` : p99.grows ? 'GROWS' : 'flat';
+  if (Number.isFinite(p99.startMs)) {
+    console.log(`p99 median ${p99.startMs.toFixed(1)} ms over the first third of the windows, ${p99.endMs.toFixed(1)} ms over the last third → ${p99Verdict}`);
+  } else console.log(`p99 ${p99Verdict}`);
+  return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99 };
 }
 
 /**
