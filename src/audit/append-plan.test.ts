@@ -64,6 +64,22 @@ describe('an append, whatever the statistics of the trail say', () => {
     expect(await seqScans(one.db)).toBe(before);
   });
 
+  it('appends as the service role, both the locked way and the one-statement way', async () => {
+    // What production connects as: a member of custos_app, which may only SELECT and INSERT on the trail.
+    await queryRows(one.db, sql`set role custos_app`);
+    try {
+      const log = new AuditLog(one.db, { indexMergeDelayMs: 0 });
+      try {
+        for (let i = 0; i < 3; i++) await log.append([auditEvent({ recordIds: [`e-${i}`] })]);
+        expect(log.stats()).toMatchObject({ appended: 3, batches: 3, locked: 1, failures: 0 });
+      } finally {
+        await log.close();
+      }
+    } finally {
+      await queryRows(one.db, sql`reset role`);
+    }
+  });
+
   it("lets the service role run the head check with its own rights (it reads the trail), and nobody else", async () => {
     const rows = await queryRows(
       one.db,
