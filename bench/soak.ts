@@ -65,7 +65,7 @@ function median(values: number[]): number {
 /**
  * Whether the p99 climbed over the soak: the median of the last third of
  * the windows against the median of the first third, so that a climb shows
- * wherever it happens (a cost that grows with the audit trail did: 17 → 46 ms
+ * wherever it happens (a cost that grows with the audit trail did: 15.5 → 46 ms
  * over ten minutes, while RSS stayed flat). Medians, since a single window's
  * p99 on this shared machine moves by 2×.
  */
