@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportSummary, renderExport, type ExportResult } from './export-stream.js';
 import type { LoadResult } from './load-worker.js';
+import { median } from './quantile.js';
 import type { Quantiles, SpanTimings } from './otlp-sink.js';
 import type { ScenarioKey } from './scenarios.js';
 import { repoRoot, variants, type SpanCounts, type Variant } from './servers.js';
@@ -77,11 +78,6 @@ export interface Figures {
 export type Cell = Figures | { na: string };
 export const isFigures = (c: Cell | undefined): c is Figures => c !== undefined && !('na' in c);
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 export function figuresOf(ms: Measurement[]): Figures {

@@ -5,6 +5,7 @@
  */
 import type { LoadResult } from './load-worker.js';
 import type { SpanTimings } from './otlp-sink.js';
+import { median } from './quantile.js';
 import { cpuMs, rssMb, type LoadWorker, type ServerHandle } from './servers.js';
 
 export interface SoakSample {
@@ -55,12 +56,6 @@ const MIN_FIT = 12;
 const P99_GROWTH = 1.5;
 /** Windows left out at the start of the p99 comparison: the server settles after the priming load. */
 const P99_SETTLE = 3;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /**
  * Whether the p99 climbed over the soak: the median of the last third of

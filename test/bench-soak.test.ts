@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { median } from '../bench/quantile.js';
 import { p99Trend, slope } from '../bench/soak.js';
 
 /** Client p99 per 10 s window of two 600 s soaks at 100 req/s: the audit head check scanning the trail, then fixed. */
@@ -55,5 +56,21 @@ describe('the soak RSS slope', () => {
       }),
     );
     expect(slope([[1, 5]])).toBe(0);
+  });
+});
+
+describe('median', () => {
+  it('is the middle value, the mean of the middle two for an even count, NaN for none, whatever the order', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeNaN();
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 50 }), (xs) => {
+        const m = median(xs);
+        expect(median([...xs].reverse())).toBe(m);
+        expect(xs.filter((x) => x < m).length).toBeLessThanOrEqual(xs.length / 2);
+        expect(xs.filter((x) => x > m).length).toBeLessThanOrEqual(xs.length / 2);
+      }),
+    );
   });
 });
