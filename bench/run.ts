@@ -388,10 +388,7 @@ async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
   const usable = candidates.filter((s) => !problems.has(`${s.key}/full`));
   for (const s of candidates) if (!usable.includes(s)) console.log(`soak leaves out ${s.key}: ${problems.get(`${s.key}/full`)}`);
   const mix = interleave(usable.map((s) => bodiesOf(s, run.pools)), 100);
-  const collector = sink;
-  const spans = collector && run.servers.full.exportsSpans
-    ? { watch: (from: number, to: number) => collector.watch(from, to), timings: (from: number, to: number) => collector.timings(from, to), settled: () => settledSpans(run) }
-    : undefined;
+  const spans = sink && run.servers.full.exportsSpans ? { sink, settled: () => settledSpans(run) } : undefined;
   const result = await soak({ worker: run.worker, server: run.servers.full, headers: headersFor(run, scenarios.S1), bodies: mix, seconds, rate: run.args.rate, connections: 16, ...(spans ? { spans } : {}) });
   mkdirSync(join(repoRoot, 'bench', 'results'), { recursive: true });
   const file = join(repoRoot, 'bench', 'results', `${date}-soak.json`);

@@ -4,7 +4,7 @@
  * to tell a leak from a plateau.
  */
 import type { LoadResult } from './load-worker.js';
-import type { SpanTimings } from './otlp-sink.js';
+import type { OtlpSink, SpanTimings } from './otlp-sink.js';
 import { median } from './quantile.js';
 import { cpuMs, rssMb, type LoadWorker, type ServerHandle } from './servers.js';
 
@@ -23,8 +23,7 @@ export interface SoakSample {
 
 /** The collector full exports to, asked for the timings of each window's spans once they have all arrived. */
 export interface SoakSpans {
-  watch(fromMs: number, toMs: number): void;
-  timings(fromMs: number, toMs: number): SpanTimings | null;
+  sink: Pick<OtlpSink, 'watch' | 'timings'>;
   /** Resolves once full has no span left to export. */
   settled(): Promise<unknown>;
 }
@@ -97,7 +96,7 @@ export async function soak(opts: {
   const samples: SoakSample[] = [];
   const started = performance.now();
   // Every span that starts from now to the end (plus a minute for stragglers) is kept for the breakdown below.
-  opts.spans?.watch(Date.now(), Date.now() + (windows * WINDOW_SEC + 60) * 1000);
+  opts.spans?.sink.watch(Date.now(), Date.now() + (windows * WINDOW_SEC + 60) * 1000);
   console.log(`soak: ${windows} × ${WINDOW_SEC} s at ${opts.rate} req/s (mixed S1–S4), full variant`);
   console.log('   t s   req/s   p99 ms  errors  RSS MB  CPU ms/req');
   for (let i = 0; i < windows; i++) {
@@ -133,14 +132,16 @@ export async function soak(opts: {
   // "Grows": a steady climb worth more than 2 % of the footprint per ten minutes; GC makes a shorter series meaningless.
   const first = fitted[0]?.rssMb ?? 0;
   const grows = fitted.length < MIN_FIT ? null : rssSlopeMbPerMin * 10 > 0.02 * first;
-  const verdict = grows === null ? `too short to tell (needs ${2 * MIN_FIT} windows)` : grows ? 'GROWS' : 'flat';
-  console.log(`RSS slope ${rssSlopeMbPerMin.toFixed(2)} MB/min over the last ${fitted.length} samples (the second half) → ${verdict}`);
+  console.log(`RSS slope ${rssSlopeMbPerMin.toFixed(2)} MB/min over the last ${fitted.length} samples (the second half) → ${verdict(grows)}`);
   const p99 = p99Trend(samples.map((s) => s.p99));
-  const p99Verdict = p99.grows === null ? `too short to tell (needs ${2 * MIN_FIT} windows)` : p99.grows ? 'GROWS' : 'flat';
   if (Number.isFinite(p99.startMs)) {
-    console.log(`p99 median ${p99.startMs.toFixed(1)} ms over the first third of the windows, ${p99.endMs.toFixed(1)} ms over the last third → ${p99Verdict}`);
-  } else console.log(`p99 ${p99Verdict}`);
+    console.log(`p99 median ${p99.startMs.toFixed(1)} ms over the first third of the windows, ${p99.endMs.toFixed(1)} ms over the last third → ${verdict(p99.grows)}`);
+  } else console.log(`p99 ${verdict(p99.grows)}`);
   return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99 };
+}
+
+function verdict(grows: boolean | null): string {
+  return grows === null ? `too short to tell (needs ${2 * MIN_FIT} windows)` : grows ? 'GROWS' : 'flat';
 }
 
 /**
@@ -151,7 +152,7 @@ export async function soak(opts: {
  */
 async function breakdown(spans: SoakSpans, samples: SoakSample[]): Promise<void> {
   await spans.settled();
-  for (const sample of samples) sample.inside = spans.timings(sample.windowMs.from, sample.windowMs.to);
+  for (const sample of samples) sample.inside = spans.sink.timings(sample.windowMs.from, sample.windowMs.to);
   const ms = (q: { p99: number } | null | undefined) => (q ? q.p99.toFixed(1) : '—').padStart(12);
   console.log('where it went, p99 ms from full\'s spans per window:');
   console.log('   t s  client p99  server p99  audit wait    SQL each');
