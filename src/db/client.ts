@@ -46,7 +46,7 @@ export interface DbHandle {
    */
   reads: Db;
   kind: DbConfig['kind'];
-  /** SQL statements sent since start (for metrics and the benchmark's statements-per-request). */
+  /** SQL statements custos sent since start (for metrics and the benchmark's statements-per-request; see `instrumented`). */
   stats: { statements: number };
   /** Pool slots in use, callers waiting, acquire timeouts (all zero on PGlite, which has one connection and no gate). */
   poolStats(): AcquireGateStats;
@@ -91,20 +91,22 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
         connect_timeout: 5,
         connection: { application_name: 'custos', statement_timeout: config.statementTimeoutMs ?? 10_000 },
       };
-      const count = () => {
-        stats.statements += 1;
-      };
       const split = readsPool(config.poolMax);
-      const client = postgres(url, { ...connect, max: split ? split.rest : config.poolMax, idle_timeout: 60, debug: count });
-      const readClient = split
-        ? postgres(url, { ...connect, connection: { ...connect.connection, plan_cache_mode: 'force_generic_plan' }, max: split.reads, idle_timeout: 60, debug: count })
-        : null;
       // One gate over both pools: DB_POOL_MAX statements at most, whichever pool they run on.
       const gate = config.acquireTimeoutMs === undefined ? null : new AcquireGate({ slots: config.poolMax, timeoutMs: config.acquireTimeoutMs });
-      const db = drizzlePostgres(gate ? gated(client, gate) : client, { schema });
-      const reads = readClient ? drizzlePostgres(gate ? gated(readClient, gate) : readClient, { schema }) : db;
+      const client = instrumented(postgres(url, { ...connect, max: split ? split.rest : config.poolMax, idle_timeout: 60 }), stats, gate);
+      const readClient = split
+        ? instrumented(
+            postgres(url, { ...connect, connection: { ...connect.connection, plan_cache_mode: 'force_generic_plan' }, max: split.reads, idle_timeout: 60 }),
+            stats,
+            gate,
+          )
+        : null;
+      const db = drizzlePostgres(client, { schema });
+      const reads = readClient ? drizzlePostgres(readClient, { schema }) : db;
+      // Through the instrumented client: counted, and through the gate, so readiness never waits without a deadline.
       const ping = async (sql: postgres.Sql) => {
-        await (gate ? gate.run(() => sql`select 1`) : sql`select 1`);
+        await sql`select 1`;
       };
       return {
         db: db as unknown as Db,
@@ -201,18 +203,85 @@ function sslOption(tls: DbTls): postgres.Options<Record<string, never>>['ssl'] {
 }
 
 /**
- * The client drizzle sees: each statement (`unsafe`) and each transaction
- * (`begin`, for its whole duration) first takes a slot of the gate, so none
- * waits for a connection past the deadline. Statements inside a transaction
- * run on its reserved connection and take no slot of their own.
+ * The client drizzle sees. It counts the statements sent: each query
+ * (`unsafe`, or a tagged template) and, per transaction, its `begin`, the
+ * statements inside (a savepoint and its rollback too) and its `commit` or
+ * `rollback`. With a gate, each statement outside a transaction and each
+ * transaction (for its whole duration) first takes a slot, so none waits for
+ * a connection past the deadline; statements inside a transaction run on its
+ * reserved connection and take no slot of their own. Not counted: the
+ * driver's own lookup of array types, once per connection it opens.
+ *
+ * Counted here, not through postgres.js's `debug` hook: with `debug` set,
+ * postgres.js captures a stack trace for every query (`new Error()`, 2.3–2.4 %
+ * of the server's CPU under load in `perf`), and the error of a failed query
+ * carries its SQL text and parameter values as enumerable properties, which a
+ * logger serializing the error would print.
  */
-function gated(client: postgres.Sql, gate: AcquireGate): postgres.Sql {
-  const unsafe = (...args: Parameters<postgres.Sql['unsafe']>) => gatedQuery(gate, client.unsafe(...args));
-  const begin = (...args: unknown[]) => gate.run(() => (client.begin as (...a: unknown[]) => Promise<unknown>)(...args)).catch(rethrowTlsFailure);
+function instrumented(client: postgres.Sql, stats: { statements: number }, gate: AcquireGate | null): postgres.Sql {
+  const unsafe = (...args: Parameters<postgres.Sql['unsafe']>) => {
+    stats.statements += 1;
+    return gate ? gatedQuery(gate, client.unsafe(...args)) : client.unsafe(...args);
+  };
+  const begin = (...args: unknown[]) => {
+    const run = () => (client.begin as (...a: unknown[]) => Promise<unknown>)(...countedScope(args, stats));
+    return gate ? gate.run(run).catch(rethrowTlsFailure) : run();
+  };
   return new Proxy(client, {
+    // A tagged template (`sql\`select 1\``), as the readiness ping sends.
+    apply: (target, self, args: Parameters<postgres.Sql>) => {
+      stats.statements += 1;
+      const pending = Reflect.apply(target, self, args) as postgres.PendingQuery<postgres.Row[]>;
+      return gate ? gatedQuery(gate, pending) : pending;
+    },
     get: (target, property, receiver) => {
       if (property === 'unsafe') return unsafe;
       if (property === 'begin') return begin;
+      return Reflect.get(target, property, receiver) as unknown;
+    },
+  });
+}
+
+/**
+ * The arguments of `begin` or `savepoint` (options or a name, then the
+ * callback) with the callback given a counting client. The opening statement
+ * is counted once it has run (the callback is entered); the closing one
+ * (`commit`, `rollback`; for a savepoint only its `rollback to`) once the
+ * scope has settled.
+ */
+function countedScope(args: unknown[], stats: { statements: number }, savepoint = false): unknown[] {
+  const fn = args.at(-1) as (tx: postgres.TransactionSql) => unknown;
+  const wrapped = async (tx: postgres.TransactionSql) => {
+    stats.statements += 1;
+    try {
+      const result = await fn(countingTransaction(tx, stats));
+      if (!savepoint) stats.statements += 1;
+      return result;
+    } catch (e) {
+      stats.statements += 1;
+      throw e;
+    }
+  };
+  return [...args.slice(0, -1), wrapped];
+}
+
+/** A transaction's client whose queries and savepoints are counted. */
+function countingTransaction(tx: postgres.TransactionSql, stats: { statements: number }): postgres.TransactionSql {
+  return new Proxy(tx, {
+    apply: (target, self, args: Parameters<postgres.TransactionSql>) => {
+      stats.statements += 1;
+      return Reflect.apply(target, self, args) as unknown;
+    },
+    get: (target, property, receiver) => {
+      if (property === 'unsafe') {
+        return (...args: Parameters<postgres.TransactionSql['unsafe']>) => {
+          stats.statements += 1;
+          return target.unsafe(...args);
+        };
+      }
+      if (property === 'savepoint') {
+        return (...args: unknown[]) => (target.savepoint as (...a: unknown[]) => Promise<unknown>)(...countedScope(args, stats, true));
+      }
       return Reflect.get(target, property, receiver) as unknown;
     },
   });
