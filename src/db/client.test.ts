@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDb, type TestDb } from '../audit/test-db.js';
 import { createDb, type DbHandle } from './client.js';
@@ -40,6 +41,18 @@ describe.skipIf(!process.env.DATABASE_URL)('statements sent to PostgreSQL', () =
       expect(await sent(handle, named)).toBe(1);
       expect(await sent(handle, named)).toBe(1);
       expect(await sent(handle, () => handle.ping())).toBe(handle.reads === handle.db ? 1 : 2);
+    }
+  });
+
+  it('counts a tagged-template query, and not a helper built by calling the client', async () => {
+    for (const [, handle] of handles()) {
+      const client = (handle.db as unknown as { $client: postgres.Sql }).$client;
+      const before = handle.stats.statements;
+      const table = client('audit_events');
+      expect(handle.stats.statements).toBe(before);
+      const rows = await client`select count(*)::int as n from ${table}`;
+      expect(rows[0]).toEqual({ n: 0 });
+      expect(handle.stats.statements).toBe(before + 1);
     }
   });
 

@@ -228,8 +228,9 @@ function instrumented(client: postgres.Sql, stats: { statements: number }, gate:
     return gate ? gate.run(run).catch(rethrowTlsFailure) : run();
   };
   return new Proxy(client, {
-    // A tagged template (`sql\`select 1\``), as the readiness ping sends.
+    // A tagged template (`sql\`select 1\``), as the readiness ping sends; `sql(value)` builds a helper, no query.
     apply: (target, self, args: Parameters<postgres.Sql>) => {
+      if (!isTemplate(args[0])) return Reflect.apply(target, self, args) as unknown;
       stats.statements += 1;
       const pending = Reflect.apply(target, self, args) as postgres.PendingQuery<postgres.Row[]>;
       return gate ? gatedQuery(gate, pending) : pending;
@@ -265,11 +266,16 @@ function countedScope(args: unknown[], stats: { statements: number }, savepoint 
   return [...args.slice(0, -1), wrapped];
 }
 
+/** The strings of a tagged template call, as opposed to the argument of a helper such as `sql(name)`. */
+function isTemplate(first: unknown): boolean {
+  return Array.isArray(first) && Array.isArray((first as unknown as TemplateStringsArray).raw);
+}
+
 /** A transaction's client whose queries and savepoints are counted. */
 function countingTransaction(tx: postgres.TransactionSql, stats: { statements: number }): postgres.TransactionSql {
   return new Proxy(tx, {
     apply: (target, self, args: Parameters<postgres.TransactionSql>) => {
-      stats.statements += 1;
+      if (isTemplate(args[0])) stats.statements += 1;
       return Reflect.apply(target, self, args) as unknown;
     },
     get: (target, property, receiver) => {
