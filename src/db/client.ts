@@ -218,15 +218,19 @@ function sslOption(tls: DbTls): postgres.Options<Record<string, never>>['ssl'] {
  * carries its SQL text and parameter values as enumerable properties, which a
  * logger serializing the error would print.
  */
-function instrumented(client: postgres.Sql, stats: { statements: number }, gate: AcquireGate | null): postgres.Sql {
+function instrumented<C extends postgres.Sql | postgres.TransactionSql>(client: C, stats: { statements: number }, gate: AcquireGate | null): C {
   const unsafe = (...args: Parameters<postgres.Sql['unsafe']>) => {
     stats.statements += 1;
     return gate ? gatedQuery(gate, client.unsafe(...args)) : client.unsafe(...args);
   };
-  const begin = (...args: unknown[]) => {
-    const run = () => (client.begin as (...a: unknown[]) => Promise<unknown>)(...countedScope(args, stats));
+  // `begin` on the pool, `savepoint` inside a transaction: a scope whose client counts too.
+  const scope = (method: 'begin' | 'savepoint') => (...args: unknown[]) => {
+    const open = (client as unknown as Record<typeof method, (...a: unknown[]) => Promise<unknown>>)[method];
+    const run = () => open(...countedScope(args, stats, method === 'savepoint'));
     return gate ? gate.run(run).catch(rethrowTlsFailure) : run();
   };
+  const begin = scope('begin');
+  const savepoint = scope('savepoint');
   return new Proxy(client, {
     // A tagged template (`sql\`select 1\``), as the readiness ping sends; `sql(value)` builds a helper, no query.
     apply: (target, self, args: Parameters<postgres.Sql>) => {
@@ -238,6 +242,7 @@ function instrumented(client: postgres.Sql, stats: { statements: number }, gate:
     get: (target, property, receiver) => {
       if (property === 'unsafe') return unsafe;
       if (property === 'begin') return begin;
+      if (property === 'savepoint') return savepoint;
       return Reflect.get(target, property, receiver) as unknown;
     },
   });
@@ -245,17 +250,18 @@ function instrumented(client: postgres.Sql, stats: { statements: number }, gate:
 
 /**
  * The arguments of `begin` or `savepoint` (options or a name, then the
- * callback) with the callback given a counting client. The opening statement
- * is counted once it has run (the callback is entered); the closing one
- * (`commit`, `rollback`; for a savepoint only its `rollback to`) once the
+ * callback) with the callback given a counting client (no gate: a
+ * transaction's statements run on its reserved connection). The opening
+ * statement is counted once it has run (the callback is entered); the closing
+ * one (`commit`, `rollback`; for a savepoint only its `rollback to`) once the
  * scope has settled.
  */
-function countedScope(args: unknown[], stats: { statements: number }, savepoint = false): unknown[] {
+function countedScope(args: unknown[], stats: { statements: number }, savepoint: boolean): unknown[] {
   const fn = args.at(-1) as (tx: postgres.TransactionSql) => unknown;
   const wrapped = async (tx: postgres.TransactionSql) => {
     stats.statements += 1;
     try {
-      const result = await fn(countingTransaction(tx, stats));
+      const result = await fn(instrumented(tx, stats, null));
       if (!savepoint) stats.statements += 1;
       return result;
     } catch (e) {
@@ -269,28 +275,6 @@ function countedScope(args: unknown[], stats: { statements: number }, savepoint 
 /** The strings of a tagged template call, as opposed to the argument of a helper such as `sql(name)`. */
 function isTemplate(first: unknown): boolean {
   return Array.isArray(first) && Array.isArray((first as unknown as TemplateStringsArray).raw);
-}
-
-/** A transaction's client whose queries and savepoints are counted. */
-function countingTransaction(tx: postgres.TransactionSql, stats: { statements: number }): postgres.TransactionSql {
-  return new Proxy(tx, {
-    apply: (target, self, args: Parameters<postgres.TransactionSql>) => {
-      if (isTemplate(args[0])) stats.statements += 1;
-      return Reflect.apply(target, self, args) as unknown;
-    },
-    get: (target, property, receiver) => {
-      if (property === 'unsafe') {
-        return (...args: Parameters<postgres.TransactionSql['unsafe']>) => {
-          stats.statements += 1;
-          return target.unsafe(...args);
-        };
-      }
-      if (property === 'savepoint') {
-        return (...args: unknown[]) => (target.savepoint as (...a: unknown[]) => Promise<unknown>)(...countedScope(args, stats, true));
-      }
-      return Reflect.get(target, property, receiver) as unknown;
-    },
-  });
 }
 
 /**
