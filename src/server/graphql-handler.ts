@@ -8,6 +8,7 @@ import type { Principal } from '../authz/principal.js';
 import { RequestAuthz } from '../authz/request-authz.js';
 import type { Config } from '../config.js';
 import type { DbHandle } from '../db/client.js';
+import { installArgumentValuesFastPath } from '../graphql/argument-values.js';
 import type { Context } from '../graphql/context.js';
 import { resolveCellsDirectly } from '../graphql/render.js';
 import { customerPurposeFields } from '../modules/customer/purpose-fields.js';
@@ -121,6 +122,7 @@ export function requestContext(deps: HandlerDeps, principal: Principal, span: Co
 /** Apollo behind a plain node:http handler: body limit, authentication in the context, the operation span around it all. */
 export async function createGraphqlHandler(deps: HandlerDeps) {
   const { config, db, bundle, logger, telemetry, metrics } = deps;
+  installArgumentValuesFastPath();
   const auth = new Authenticator(db.db, config.auth);
   const protection = armor(config);
   const schema = await createSchema();
