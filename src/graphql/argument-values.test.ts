@@ -14,14 +14,10 @@ import {
   type GraphQLInputType,
   type OperationDefinitionNode,
 } from 'graphql';
-import { createRequire } from 'node:module';
 import { describe, expect, it, vi } from 'vitest';
-import { fastArgumentValues, installArgumentValuesFastPath, ORIGINAL } from './argument-values.js';
+import { fastArgumentValues, graphqlValuesModule, installArgumentValuesFastPath, ORIGINAL, type ArgumentValues } from './argument-values.js';
 
-type ArgumentValues = Parameters<typeof fastArgumentValues>[0];
-const values = createRequire(import.meta.url)('graphql/execution/values') as {
-  getArgumentValues: ArgumentValues & { [ORIGINAL]?: ArgumentValues };
-};
+const values = graphqlValuesModule();
 /** graphql-js's own function, whether or not another test in this process installed the front already. */
 const original: ArgumentValues = values.getArgumentValues[ORIGINAL] ?? values.getArgumentValues;
 const fast = fastArgumentValues(original);

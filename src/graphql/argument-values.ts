@@ -1,7 +1,7 @@
 import { isNonNullType, type GraphQLDirective, type GraphQLField } from 'graphql';
 import { createRequire } from 'node:module';
 
-type ArgumentValues = (
+export type ArgumentValues = (
   def: GraphQLField<unknown, unknown> | GraphQLDirective,
   node: { readonly arguments?: readonly unknown[] | undefined },
   variableValues?: Readonly<Record<string, unknown>> | null,
@@ -10,8 +10,15 @@ type ArgumentValues = (
 /** On the installed front: graphql-js's own function, which it calls for everything but the constant case. */
 export const ORIGINAL = Symbol('custos.argumentValues.original');
 
-interface ValuesModule {
+export interface ValuesModule {
   getArgumentValues: ArgumentValues & { [ORIGINAL]?: ArgumentValues };
+}
+
+const require = createRequire(import.meta.url);
+
+/** graphql-js's `graphql/execution/values` module, the one its executor calls into (CommonJS, one instance per process). */
+export function graphqlValuesModule(): ValuesModule {
+  return require('graphql/execution/values') as ValuesModule;
 }
 
 /**
@@ -54,10 +61,9 @@ export function fastArgumentValues(original: ArgumentValues): ArgumentValues {
  * nothing, for any other.
  */
 export function installArgumentValuesFastPath(): boolean {
-  const require = createRequire(import.meta.url);
   const { version } = require('graphql/package.json') as { version: string };
   if (!version.startsWith('16.')) return false;
-  const values = require('graphql/execution/values') as ValuesModule;
+  const values = graphqlValuesModule();
   if (values.getArgumentValues[ORIGINAL]) return true;
   const original = values.getArgumentValues;
   const fast = fastArgumentValues(original) as ValuesModule['getArgumentValues'];
