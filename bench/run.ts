@@ -255,7 +255,7 @@ function spansBetween(before: ServerCounters, after: ServerCounters): Measuremen
   return { ended: ended(after.spans) - ended(before.spans), dropped: after.spans.dropped - before.spans.dropped };
 }
 
-/** Full's span counters once it has nothing pending (its batch processor exports every second), or after `timeoutMs`. */
+/** Full's span counters once it has nothing pending (its batch processor exports within EXPORT_DELAY_MS, 100 ms), or after `timeoutMs`. */
 async function settledSpans(run: Run, timeoutMs = 5000): Promise<SpanCounts | null> {
   const deadline = Date.now() + timeoutMs;
   let spans = (await readCounters(run.servers.full.url)).spans;

@@ -3,8 +3,8 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BasicTracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { describe, expect, it } from 'vitest';
-import { CountedBatchProcessor, EXPORT_SLICE, MAX_SLICES_IN_FLIGHT } from './span-queue.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CountedBatchProcessor, EXPORT_DELAY_MS, EXPORT_SLICE, MAX_SLICES_IN_FLIGHT } from './span-queue.js';
 
 /** An exporter that holds every batch until released, then accepts at once: a collector that was down and is back. */
 class StuckExporter implements SpanExporter {
@@ -48,6 +48,39 @@ describe(CountedBatchProcessor.name, () => {
     exporter.release();
     await flushed;
     expect(queue.stats()).toMatchObject({ exported: 50, dropped: 0, pending: 0 });
+  });
+
+  describe('a few spans, far from a full batch', () => {
+    afterEach(() => vi.useRealTimers());
+
+    it(`go to the exporter ${EXPORT_DELAY_MS} ms after the first of them ended, not later`, async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate'] });
+      const batches: number[][] = [];
+      const exporter: SpanExporter = {
+        export(spans, done) {
+          batches.push(spans.map((s) => Number(s.name.slice(1))));
+          done({ code: ExportResultCode.SUCCESS });
+        },
+        shutdown: () => Promise.resolve(),
+      };
+      const queue = new CountedBatchProcessor(exporter);
+      const tracer = new BasicTracerProvider({ spanProcessors: [queue] }).getTracer('t');
+      tracer.startSpan('s0').end();
+      await vi.advanceTimersByTimeAsync(EXPORT_DELAY_MS / 2);
+      tracer.startSpan('s1').end();
+      await vi.advanceTimersByTimeAsync(EXPORT_DELAY_MS / 2 - 1);
+      expect(batches).toEqual([]);
+      // One batch with both: the delay runs from the first span queued, so none waits longer than it
+      // (plus the event-loop turn on which the slice goes out).
+      await vi.advanceTimersByTimeAsync(1 + 1);
+      expect(batches).toEqual([[0, 1]]);
+      tracer.startSpan('s2').end();
+      await vi.advanceTimersByTimeAsync(EXPORT_DELAY_MS - 1);
+      expect(batches).toEqual([[0, 1]]);
+      await vi.advanceTimersByTimeAsync(1 + 1);
+      expect(batches).toEqual([[0, 1], [2]]);
+      expect(queue.stats()).toEqual({ exported: 3, failed: 0, dropped: 0, pending: 0 });
+    });
   });
 
   it('hands a large batch to the exporter in slices, one event-loop turn apart, and counts a failed slice as failed', async () => {
