@@ -70,14 +70,14 @@ describe(CountedBatchProcessor.name, () => {
       tracer.startSpan('s1').end();
       await vi.advanceTimersByTimeAsync(EXPORT_DELAY_MS / 2 - 1);
       expect(batches).toEqual([]);
-      // One batch with both: the delay runs from the first span queued, so none waits longer than it
-      // (plus the event-loop turn on which the slice goes out).
-      await vi.advanceTimersByTimeAsync(1 + 1);
+      // One batch with both: the delay runs from the first span queued, so none waits longer than it.
+      // The timer fires at EXPORT_DELAY_MS and the slice leaves on the next event-loop turn.
+      await vi.advanceTimersByTimeAsync(2);
       expect(batches).toEqual([[0, 1]]);
       tracer.startSpan('s2').end();
       await vi.advanceTimersByTimeAsync(EXPORT_DELAY_MS - 1);
       expect(batches).toEqual([[0, 1]]);
-      await vi.advanceTimersByTimeAsync(1 + 1);
+      await vi.advanceTimersByTimeAsync(2);
       expect(batches).toEqual([[0, 1], [2]]);
       expect(queue.stats()).toEqual({ exported: 3, failed: 0, dropped: 0, pending: 0 });
     });
