@@ -11,7 +11,7 @@ export interface SpanQueueStats {
 
 /**
  * Spans per export call. The OTLP exporter turns a batch into JSON and starts
- * its POST synchronously, ~20 µs per span of ours: a whole batch of 512 held
+ * its POST synchronously, ~20 µs per span of ours: a whole EXPORT_BATCH held
  * the event loop ~10 ms under load, in the tail of every request waiting
  * behind it. Slices go out one event-loop turn apart, each its own POST, and
  * small enough that their JSON (~2.4 kB per span of an S1 request, ~75 kB a
@@ -22,19 +22,22 @@ export interface SpanQueueStats {
  */
 export const EXPORT_SLICE = 32;
 
+/** Spans the SDK's processor gathers before it exports without waiting for its timer. */
+export const EXPORT_BATCH = 512;
+
 /**
  * How long a finished span may wait for a batch to fill before it is
- * exported anyway (the SDK's `scheduledDelayMillis`; a batch of 512 goes at
- * once). A span, its attributes and the record ids it carries stay reachable
- * until exported, so the delay is their lifetime whenever the server is not
- * busy enough to fill a batch first. At 1 s, spans outlived two scavenges of
- * V8's young generation and were copied into the old one, which then had to
- * be collected: work and pauses that grew with the time spans waited, not
- * with anything they carry. At 100 ms far fewer are promoted (a soak at 200
- * requests a second: the old generation grew 1.9 against 4.3 MB/s, scavenges
- * took 2.7 against 3.9 ms; bench/README). The number of POSTs
- * stays set by EXPORT_SLICE at any load above ~300 spans a second; below
- * that, at most ten a second go out.
+ * exported anyway (the SDK's `scheduledDelayMillis`; a full EXPORT_BATCH goes
+ * at once). A span, its attributes and the record ids it carries stay
+ * reachable until exported, so the delay is their lifetime whenever the
+ * server is not busy enough to fill a batch first. At 1 s, spans outlived two
+ * scavenges of V8's young generation and were copied into the old one, which
+ * then had to be collected: work and pauses that grew with the time spans
+ * waited, not with anything they carry. At 100 ms far fewer are promoted (a
+ * soak at 200 requests a second: the old generation grew 1.9 against
+ * 4.3 MB/s, scavenges took 2.7 against 3.9 ms; bench/README). The number of
+ * POSTs stays set by EXPORT_SLICE at any load above ~300 spans a second;
+ * below that, at most ten a second go out.
  */
 export const EXPORT_DELAY_MS = 100;
 
@@ -125,7 +128,7 @@ export class CountedBatchProcessor implements SpanProcessor {
       if (ok) this.counts.exported += count;
       else this.counts.failed += count;
     });
-    this.inner = new BatchSpanProcessor(counting, { maxQueueSize: limit, maxExportBatchSize: 512, scheduledDelayMillis: EXPORT_DELAY_MS });
+    this.inner = new BatchSpanProcessor(counting, { maxQueueSize: limit, maxExportBatchSize: EXPORT_BATCH, scheduledDelayMillis: EXPORT_DELAY_MS });
   }
 
   onStart(span: Span, parentContext: Context): void {
