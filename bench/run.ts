@@ -6,13 +6,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { profileSummary } from './cpuprofile.js';
 import { analyzeAuditTrail, ensureDataset, postgresServer, type Dataset } from './dataset.js';
 import { measureExport } from './export-stream.js';
+import { readGcLog } from './gc-log.js';
 import type { LoadJob } from './load-worker.js';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
 import {
@@ -155,6 +156,8 @@ interface Run {
   pools: Pools;
   /** Profile the full server during the first window of this scenario. */
   cpuProfile?: { scenario: ScenarioKey; variant: 'full' | 'off'; dir: string; done: boolean };
+  /** The soak's GC log: the file the full server's bench/gc-watch.ts appends to. */
+  gcLog?: string;
 }
 
 const headersFor = (run: Run, s: Scenario) => ({ authorization: `Bearer ${run.tokens[s.principal]}`, 'content-type': 'application/json' });
@@ -316,7 +319,7 @@ type OffSlot = { kind: 'off' } | { kind: 'compare'; dir: string; collector: stri
 
 async function startAll(
   dataset: Dataset, secret: string, collector: string, nodeOptions: string, profile: { dir: string; variant: 'full' | 'off' } | undefined,
-  slot: OffSlot, fullDbParams: ReadonlyArray<readonly [string, string]>,
+  slot: OffSlot, fullDbParams: ReadonlyArray<readonly [string, string]>, gcLog: string | undefined,
 ): Promise<Record<Variant, ServerHandle>> {
   // The dataset's throwaway keys and a fresh cursor secret: what production requires instead of the development keys.
   const common = { NODE_OPTIONS: nodeOptions, DATABASE_URL: dataset.url, JWT_SECRET: secret, CURSOR_SECRET: randomBytes(48).toString('base64'), PSEUDONYM_KEY: randomBytes(32).toString('base64'), SEED_DEMO: 'never', LOG_LEVEL: 'warn', ...secretsEnv(dataset.secrets) };
@@ -333,6 +336,8 @@ async function startAll(
         : { variant: 'off', entry: 'src/main.ts', nodeArgs: graphqlProduction, env: { ...common, AUDIT_MODE: 'off', TRACING: 'off', POLICY_DIR: 'bench/policies-off' } };
   full.env.DATABASE_URL = withSettings(dataset.url, fullDbParams);
   const profiled = profile?.variant === 'off' ? off : full;
+  // The soak watches full's collector (bench/gc-watch.ts): what each major GC leaves tells a leak from the allocator's moods.
+  if (gcLog) Object.assign(full, { nodeArgs: [...(full.nodeArgs ?? []), '--import', join(repoRoot, 'bench', 'gc-watch.ts')], env: { ...full.env, BENCH_GC_LOG: gcLog } });
   if (profile) Object.assign(profiled, { nodeArgs: [...(profiled.nodeArgs ?? []), '--import', join(repoRoot, 'bench', 'cpu-profiler.ts')], env: { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant } });
   const [fullServer, offServer, floor] = await Promise.all([
     startServer(full),
@@ -340,6 +345,15 @@ async function startAll(
     startServer({ variant: 'floor', entry: 'bench/floor-server.ts', env: common }),
   ]);
   return { full: fullServer, off: offServer, floor };
+}
+
+/** A fresh file for the soak's GC log, under bench/.tmp (not committed). */
+function gcLogFile(): string {
+  const dir = join(repoRoot, 'bench', '.tmp');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `gc-${process.pid}.jsonl`);
+  rmSync(file, { force: true });
+  return file;
 }
 
 /** The off slot of this run, with a collector of its own (compareSink) started when its server traces. */
@@ -370,11 +384,12 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   sink = await startOtlpSink();
   const nodeOptions = deployedNodeOptions();
+  const gcLog = args.soakSec === undefined ? undefined : gcLogFile();
   const servers = await startAll(
     dataset, secret, sink.url, nodeOptions, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined,
-    await offSlot(args), args.fullDbParams,
+    await offSlot(args), args.fullDbParams, gcLog,
   );
-  const run: Run = { args, p, dataset, nodeOptions, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] } };
+  const run: Run = { args, p, dataset, nodeOptions, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] }, ...(gcLog ? { gcLog } : {}) };
   if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, variant: args.profileVariant, dir: profileDir, done: false };
   console.log(`servers ready in ${((performance.now() - started) / 1000).toFixed(1)} s: ${variants.map((v) => `${v} ${servers[v].url} (pid ${servers[v].pid})`).join(', ')}; full's spans go to ${sink.url}`);
   run.pools.ids = await idPool(servers.full.url, tokens['u-mgr-1'], p.poolSize);
@@ -389,7 +404,11 @@ async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
   for (const s of candidates) if (!usable.includes(s)) console.log(`soak leaves out ${s.key}: ${problems.get(`${s.key}/full`)}`);
   const mix = interleave(usable.map((s) => bodiesOf(s, run.pools)), 100);
   const spans = sink && run.servers.full.exportsSpans ? { sink, settled: () => settledSpans(run) } : undefined;
-  const result = await soak({ worker: run.worker, server: run.servers.full, headers: headersFor(run, scenarios.S1), bodies: mix, seconds, rate: run.args.rate, connections: 16, ...(spans ? { spans } : {}) });
+  const gcLog = run.gcLog;
+  const gc = gcLog ? { read: () => readGcLog(gcLog) } : undefined;
+  const result = await soak({
+    worker: run.worker, server: run.servers.full, headers: headersFor(run, scenarios.S1), bodies: mix, seconds, rate: run.args.rate, connections: 16, ...(spans ? { spans } : {}), ...(gc ? { gc } : {}),
+  });
   mkdirSync(join(repoRoot, 'bench', 'results'), { recursive: true });
   const file = join(repoRoot, 'bench', 'results', `${date}-soak.json`);
   writeFileSync(file, `${JSON.stringify({ date, dataset: run.p.database, scenarios: usable.map((s) => s.key), ...result }, null, 2)}\n`);

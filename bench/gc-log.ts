@@ -1,0 +1,60 @@
+/** The soak's GC log (written by bench/gc-watch.ts in the server): reading it, and what it says per window. */
+import { existsSync, readFileSync } from 'node:fs';
+import { median } from './quantile.js';
+
+/** One major (mark-sweep-compact) collection, as the heap stood right after it. */
+export interface MajorGc {
+  /** Used heap outside the young generation: what the program still holds. */
+  retainedMb: number;
+  /** Memory outside the heap that V8 accounts for (Buffers, ArrayBuffers). */
+  externalMb: number;
+  ms: number;
+}
+
+/** What the server's collector did over one flush interval, ending at `t` (epoch ms). */
+export interface GcBatch {
+  t: number;
+  scavenges: number;
+  scavengeMs: number;
+  majors: MajorGc[];
+}
+
+/** The collector over one soak window. */
+export interface GcWindow {
+  majors: number;
+  /** Median over the window's major collections of what each left; null when none ran in the window. */
+  retainedMb: number | null;
+  externalMb: number | null;
+  /** Time in collections per second of the window, ms. */
+  scavengeMsPerSec: number;
+  majorMsPerSec: number;
+}
+
+/** The batches written so far; a line cut short by a write under way is skipped. */
+export function readGcLog(file: string): GcBatch[] {
+  if (!existsSync(file)) return [];
+  const out: GcBatch[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line) continue;
+    try {
+      out.push(JSON.parse(line) as GcBatch);
+    } catch {
+      // Only the last line can be partial.
+    }
+  }
+  return out;
+}
+
+/** The batches flushed within (fromMs, toMs], summed as one window. */
+export function gcWindow(batches: GcBatch[], fromMs: number, toMs: number): GcWindow {
+  const inside = batches.filter((b) => b.t > fromMs && b.t <= toMs);
+  const majors = inside.flatMap((b) => b.majors);
+  const sec = Math.max(1e-9, (toMs - fromMs) / 1000);
+  return {
+    majors: majors.length,
+    retainedMb: majors.length ? median(majors.map((m) => m.retainedMb)) : null,
+    externalMb: majors.length ? median(majors.map((m) => m.externalMb)) : null,
+    scavengeMsPerSec: inside.reduce((a, b) => a + b.scavengeMs, 0) / sec,
+    majorMsPerSec: majors.reduce((a, m) => a + m.ms, 0) / sec,
+  };
+}
