@@ -4,7 +4,9 @@ import { median } from './quantile.js';
 
 /** One major (mark-sweep-compact) collection, as the heap stood right after it. */
 export interface MajorGc {
-  /** Used heap outside the young generation: what the program still holds. */
+  /** Used heap outside the young generation when it began: what was promoted or allocated there since the last one, and what it left. */
+  beforeMb: number;
+  /** Used heap outside the young generation after it: what the program still holds. */
   retainedMb: number;
   /** Memory outside the heap that V8 accounts for (Buffers, ArrayBuffers). */
   externalMb: number;
@@ -57,4 +59,29 @@ export function gcWindow(batches: GcBatch[], fromMs: number, toMs: number): GcWi
     scavengeMsPerSec: inside.reduce((a, b) => a + b.scavengeMs, 0) / sec,
     majorMsPerSec: majors.reduce((a, m) => a + m.ms, 0) / sec,
   };
+}
+
+/**
+ * How fast the old generation filled between major collections, MB/s: what
+ * each collection found there beyond what the one before had left (objects
+ * promoted from the young generation, and large ones allocated in place),
+ * over the time from the first to the last collection in the batches. null
+ * with fewer than two. Batches carry their flush time only, so the span is
+ * known to a flush interval (2 s) at each end.
+ */
+export function oldGenerationGrowth(batches: GcBatch[]): number | null {
+  let previous: MajorGc | undefined;
+  let grown = 0;
+  let firstT: number | undefined;
+  let lastT = 0;
+  for (const batch of batches) {
+    for (const major of batch.majors) {
+      if (previous) grown += major.beforeMb - previous.retainedMb;
+      else firstT = batch.t;
+      previous = major;
+      lastT = batch.t;
+    }
+  }
+  if (firstT === undefined || lastT <= firstT) return null;
+  return grown / ((lastT - firstT) / 1000);
 }

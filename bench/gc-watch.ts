@@ -23,10 +23,23 @@ interface GcStatistic {
   gcType: string;
   /** Microseconds. */
   cost: number;
-  afterGC: { heapStatistics: { usedHeapSize: number; externalMemory: number }; heapSpaceStatistics: HeapSpace[] };
+  beforeGC: HeapAt;
+  afterGC: HeapAt;
+}
+interface HeapAt {
+  heapStatistics: { usedHeapSize: number; externalMemory: number };
+  heapSpaceStatistics: HeapSpace[];
 }
 
 const MB = 1024 * 1024;
+
+const YOUNG = new Set(['new_space', 'new_large_object_space']);
+
+/** Used heap outside the young generation, MB. */
+function oldMb(at: HeapAt): number {
+  const young = at.heapSpaceStatistics.filter((h) => YOUNG.has(h.spaceName)).reduce((a, h) => a + h.spaceUsedSize, 0);
+  return (at.heapStatistics.usedHeapSize - young) / MB;
+}
 
 function batchOf(statistics: GcStatistic[]): GcBatch {
   const batch: GcBatch = { t: Date.now(), scavenges: 0, scavengeMs: 0, majors: [] };
@@ -35,9 +48,9 @@ function batchOf(statistics: GcStatistic[]): GcBatch {
       batch.scavenges += 1;
       batch.scavengeMs += s.cost / 1000;
     } else if (s.gcType === 'MarkSweepCompact') {
-      const young = s.afterGC.heapSpaceStatistics.find((h) => h.spaceName === 'new_space')?.spaceUsedSize ?? 0;
       batch.majors.push({
-        retainedMb: (s.afterGC.heapStatistics.usedHeapSize - young) / MB,
+        beforeMb: oldMb(s.beforeGC),
+        retainedMb: oldMb(s.afterGC),
         externalMb: s.afterGC.heapStatistics.externalMemory / MB,
         ms: s.cost / 1000,
       });

@@ -3,7 +3,7 @@
  * windows, sampling RSS and p99 after each, then a linear fit of RSS over time
  * to tell a leak from a plateau.
  */
-import { gcWindow, type GcBatch, type GcWindow } from './gc-log.js';
+import { gcWindow, oldGenerationGrowth, type GcBatch, type GcWindow } from './gc-log.js';
 import type { LoadResult } from './load-worker.js';
 import type { OtlpSink, SpanTimings } from './otlp-sink.js';
 import { median } from './quantile.js';
@@ -41,7 +41,11 @@ export interface SoakResult {
   /** The client's p99 at the end of the soak against its start (see p99Trend). */
   p99: P99Trend;
   /** What major collections left on the heap over the second half (see heapTrend); absent when the collector was not watched. */
-  heap?: HeapTrend;
+  heap?: HeapTrend & {
+    /** How fast the old generation filled between those collections, MB/s (oldGenerationGrowth), and per request, kB. */
+    oldGrowthMbPerSec: number | null;
+    oldGrowthKbPerRequest: number | null;
+  };
 }
 
 /** The heap each major collection left, fitted over the second half of the soak. */
@@ -178,12 +182,19 @@ export async function soak(opts: {
   } else console.log(`p99 ${verdict(p99.grows)}`);
   if (!batches) return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99 };
   const since = fitted[0]?.windowMs.from ?? Infinity;
-  const heap = heapTrend(batches.filter((b) => b.t > since).flatMap((b) => b.majors.map((m): [number, number] => [b.t / 60_000, m.retainedMb])));
+  const late = batches.filter((b) => b.t > since);
+  const trend = heapTrend(late.flatMap((b) => b.majors.map((m): [number, number] => [b.t / 60_000, m.retainedMb])));
   console.log(
-    `heap left after each major GC: median ${heap.levelMb.toFixed(1)} MB over the ${heap.majors} collections of the second half, slope ${signed(heap.slopeMbPerMin)} MB/min → ` +
-      (heap.grows === null ? `too few collections to tell (needs ${MIN_MAJORS})` : heap.grows ? 'GROWS' : 'flat'),
+    `heap left after each major GC: median ${trend.levelMb.toFixed(1)} MB over the ${trend.majors} collections of the second half, slope ${signed(trend.slopeMbPerMin)} MB/min → ` +
+      (trend.grows === null ? `too few collections to tell (needs ${MIN_MAJORS})` : trend.grows ? 'GROWS' : 'flat'),
   );
-  return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99, heap };
+  const oldGrowthMbPerSec = oldGenerationGrowth(late);
+  // The rate held: the requests per second are the soak's.
+  const oldGrowthKbPerRequest = oldGrowthMbPerSec === null ? null : (oldGrowthMbPerSec * 1024) / opts.rate;
+  if (oldGrowthMbPerSec !== null) {
+    console.log(`between them the old generation filled at ${oldGrowthMbPerSec.toFixed(2)} MB/s: ${oldGrowthKbPerRequest!.toFixed(1)} kB per request (promoted, or large objects)`);
+  }
+  return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99, heap: { ...trend, oldGrowthMbPerSec, oldGrowthKbPerRequest } };
 }
 
 function signed(v: number): string {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gcWindow, readGcLog, type GcBatch } from '../bench/gc-log.js';
+import { gcWindow, oldGenerationGrowth, readGcLog, type GcBatch } from '../bench/gc-log.js';
 import { heapTrend } from '../bench/soak.js';
 
 /** The soak watches the server's collector: bench/gc-watch.ts writes the log, bench/gc-log.ts reads it, soak.ts judges it. */
@@ -53,13 +53,26 @@ describe('the GC log', () => {
     t,
     scavenges: 2,
     scavengeMs,
-    majors: retained.map((r) => ({ retainedMb: r, externalMb: 3, ms: 4 })),
+    majors: retained.map((r) => ({ beforeMb: r + 10, retainedMb: r, externalMb: 3, ms: 4 })),
   });
 
   it('sums the batches flushed inside a window: median of the heap left, GC time per second', () => {
     const batches = [batch(1_000, [50]), batch(2_000, [30, 31]), batch(4_000, [32]), batch(12_000, [], 30), batch(13_000, [99])];
     expect(gcWindow(batches, 1_000, 11_000)).toEqual({ majors: 3, retainedMb: 31, externalMb: 3, scavengeMsPerSec: 2, majorMsPerSec: 1.2 });
     expect(gcWindow(batches, 4_000, 12_000)).toEqual({ majors: 0, retainedMb: null, externalMb: null, scavengeMsPerSec: 3.75, majorMsPerSec: 0 });
+  });
+
+  it('measures how fast the old generation filled: what each major GC found beyond what the one before left, over the time between the first and the last', () => {
+    const major = (beforeMb: number, retainedMb: number) => ({ beforeMb, retainedMb, externalMb: 3, ms: 4 });
+    const batches: GcBatch[] = [
+      { t: 0, scavenges: 1, scavengeMs: 1, majors: [major(50, 40)] },
+      { t: 5_000, scavenges: 1, scavengeMs: 1, majors: [] },
+      { t: 10_000, scavenges: 1, scavengeMs: 1, majors: [major(45, 40)] },
+      { t: 20_000, scavenges: 1, scavengeMs: 1, majors: [major(48, 41), major(42, 40)] },
+    ];
+    expect(oldGenerationGrowth(batches)).toBeCloseTo((5 + 8 + 1) / 20, 9);
+    expect(oldGenerationGrowth(batches.slice(0, 2))).toBeNull();
+    expect(oldGenerationGrowth([])).toBeNull();
   });
 
   it('reads what was written, skipping a line cut short, and nothing from a file not there', () => {
