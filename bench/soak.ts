@@ -1,7 +1,9 @@
 /**
  * Soak: the full variant alone at a fixed request rate, in back-to-back 10 s
  * windows, sampling RSS and p99 after each, then a linear fit of RSS over time
- * to tell a leak from a plateau.
+ * to tell a leak from a plateau; with the server's GC log (bench/gc-watch.ts),
+ * the same of the heap each major collection leaves, which only live objects
+ * move.
  */
 import { gcWindow, oldGenerationGrowth, type GcBatch, type GcWindow } from './gc-log.js';
 import type { LoadResult } from './load-worker.js';
@@ -189,10 +191,10 @@ export async function soak(opts: {
       (trend.grows === null ? `too few collections to tell (needs ${MIN_MAJORS})` : trend.grows ? 'GROWS' : 'flat'),
   );
   const oldGrowthMbPerSec = oldGenerationGrowth(late);
-  // The rate held: the requests per second are the soak's.
-  const oldGrowthKbPerRequest = oldGrowthMbPerSec === null ? null : (oldGrowthMbPerSec * 1024) / opts.rate;
-  if (oldGrowthMbPerSec !== null) {
-    console.log(`between them the old generation filled at ${oldGrowthMbPerSec.toFixed(2)} MB/s: ${oldGrowthKbPerRequest!.toFixed(1)} kB per request (promoted, or large objects)`);
+  const rps = median(fitted.map((s) => s.rps));
+  const oldGrowthKbPerRequest = oldGrowthMbPerSec === null || !(rps > 0) ? null : (oldGrowthMbPerSec * 1024) / rps;
+  if (oldGrowthMbPerSec !== null && oldGrowthKbPerRequest !== null) {
+    console.log(`between them the old generation filled at ${oldGrowthMbPerSec.toFixed(2)} MB/s: ${oldGrowthKbPerRequest.toFixed(1)} kB per request (promoted, or large objects)`);
   }
   return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99, heap: { ...trend, oldGrowthMbPerSec, oldGrowthKbPerRequest } };
 }
