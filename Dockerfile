@@ -13,7 +13,9 @@ ARG NODE_IMAGE=node:22-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # Lockfile first: the dependency layer is reused until package*.json change.
+# npm ci runs the postinstall, which applies patches/ (patch-package).
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -27,6 +29,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force \
  && rm -rf /root/.npm
+# No script ran above, so no patch either: the patched packages come from the
+# build stage (patches/: postgres.js's pool queue kept a slot per query).
+COPY --from=build /app/node_modules/postgres ./node_modules/postgres
 # Production by default: the app then refuses to start without real secrets
 # (KEYRING, BLIND_INDEX_KEY, CURSOR_SECRET, PSEUDONYM_KEY, JWT_SECRET or JWKS_URL) instead of
 # silently using its development keys. Development runs pass NODE_ENV=development.

@@ -299,6 +299,19 @@ describe('Dockerfile', () => {
     expect(args('COPY')).toEqual(expect.arrayContaining([expect.stringMatching(/--from=build \/app\/dist/), expect.stringMatching(/^drizzle /), expect.stringMatching(/^policies /)]));
   });
 
+  it('ships the patched dependencies: the build stage installs with patches/ present, the runtime stage copies each patched package from it', () => {
+    const build = stages[0]!;
+    const copies = build.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args);
+    const install = build.instructions.findIndex((i) => i.keyword === 'RUN' && i.args.includes('npm ci'));
+    expect(build.instructions.findIndex((i) => i.keyword === 'COPY' && /^patches /.test(i.args))).toBeLessThan(install);
+    expect(build.instructions[install]!.args).not.toContain('--ignore-scripts');
+    expect(copies).toContain('patches ./patches');
+    const patched = readdirSync('patches').map((f) => /^(.+)\+[^+]+\.patch$/.exec(f)![1]!.replace('+', '/'));
+    expect(patched.length).toBeGreaterThan(0);
+    for (const name of patched) expect(args('COPY')).toContain(`--from=build /app/node_modules/${name} ./node_modules/${name}`);
+    expect(readFileSync('.dockerignore', 'utf8')).toMatch(/^!patches\/$/m);
+  });
+
   it('runs as a numeric non-root user', () => {
     const user = args('USER').at(-1) ?? '';
     expect(user).toMatch(/^\d+(:\d+)?$/);
