@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
@@ -24,20 +25,14 @@ interface Queue<T> {
 }
 type QueueFactory = <T>(initial?: T[]) => Queue<T>;
 
+/** A build's queue.js, by file: the package exports only its entry points. */
+const queueFile = (dir: string) => new URL(`../node_modules/postgres/${dir}/queue.js`, import.meta.url);
+
 const builds: Array<[string, () => Promise<QueueFactory>]> = [
-  ['src (ESM, what custos imports)', async () => ((await import(specifier('src'))) as { default: QueueFactory }).default],
-  ['cf/src (ESM, workerd)', async () => ((await import(specifier('cf/src'))) as { default: QueueFactory }).default],
-  ['cjs/src (CommonJS)', () => Promise.resolve(createRequire(import.meta.url)(path('cjs/src')) as QueueFactory)],
+  ['src (ESM, what custos imports)', async () => ((await import(queueFile('src').href)) as { default: QueueFactory }).default],
+  ['cf/src (ESM, workerd)', async () => ((await import(queueFile('cf/src').href)) as { default: QueueFactory }).default],
+  ['cjs/src (CommonJS)', () => Promise.resolve(createRequire(import.meta.url)(fileURLToPath(queueFile('cjs/src'))) as QueueFactory)],
 ];
-
-function path(dir: string): string {
-  return new URL(`../node_modules/postgres/${dir}/queue.js`, import.meta.url).pathname;
-}
-
-/** A file URL string: not a module TypeScript would resolve (the package exports only its entry points). */
-function specifier(dir: string): string {
-  return new URL(`../node_modules/postgres/${dir}/queue.js`, import.meta.url).href;
-}
 
 type Op = { kind: 'push'; value: number } | { kind: 'shift' } | { kind: 'remove'; value: number };
 
