@@ -188,7 +188,7 @@ export async function soak(opts: {
   const trend = heapTrend(late.flatMap((b) => b.majors.map((m): [number, number] => [b.t / 60_000, m.retainedMb])));
   console.log(
     `heap left after each major GC: median ${trend.levelMb.toFixed(1)} MB over the ${trend.majors} collections of the second half, slope ${signed(trend.slopeMbPerMin)} MB/min → ` +
-      (trend.grows === null ? `too few collections to tell (needs ${MIN_MAJORS})` : trend.grows ? 'GROWS' : 'flat'),
+      verdict(trend.grows, `${MIN_MAJORS} major collections`),
   );
   const oldGrowthMbPerSec = oldGenerationGrowth(late);
   const rps = median(fitted.map((s) => s.rps));
@@ -203,8 +203,8 @@ function signed(v: number): string {
   return `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
 }
 
-function verdict(grows: boolean | null): string {
-  return grows === null ? `too short to tell (needs ${2 * MIN_FIT} windows)` : grows ? 'GROWS' : 'flat';
+function verdict(grows: boolean | null, needs = `${2 * MIN_FIT} windows`): string {
+  return grows === null ? `too short to tell (needs ${needs})` : grows ? 'GROWS' : 'flat';
 }
 
 /** Per window, what full's garbage collector did, once the log has caught up with the last window; returns the whole log. */
