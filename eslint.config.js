@@ -4,7 +4,7 @@ import importX from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'drizzle/', '.data/', 'coverage/', '.scratch/'] },
+  { ignores: ['node_modules/', 'dist/', 'drizzle/', '.data/', 'coverage/', '.scratch/', 'bench/.tmp/'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -25,20 +25,24 @@ export interface HotFunction {
   pct: number;
 }
 
+/** A frame's file from its last src/, bench/ or dist/ folder on (the servers run compiled: custos from dist/, the floor from bench/.tmp/build/). */
 function where(url: string, line: number): string {
   const path = url.replace(/^file:\/\//, '');
-  const short = path.includes('node_modules/') ? path.slice(path.lastIndexOf('node_modules/') + 13) : path.replace(/^.*\/(src|bench)\//, '$1/');
+  const short = path.includes('node_modules/') ? path.slice(path.lastIndexOf('node_modules/') + 13) : path.replace(/^.*\/(src|bench|dist)\//, '$1/');
   return short ? `${short}:${line + 1}` : '(native)';
 }
 
-/** Who a frame belongs to: a package, a folder of src/ or bench/, or the engine. */
+/** Who a frame belongs to: a package, a folder of src/ (dist/ is src/ compiled) or bench/, or the engine. */
 function componentOf(url: string, name: string): string {
   if (!url) return name.startsWith('(') ? name : '(native)';
   const path = url.replace(/^file:\/\//, '');
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path.slice(path.lastIndexOf('node_modules/')));
   if (pkg) return pkg[1]!;
-  const own = /\/(src|bench)\/([^/]+)/.exec(path);
-  if (own) return own[2]!.includes('.') ? `${own[1]}/${own[2]}` : `${own[1]}/${own[2]}/`;
+  const own = /.*\/(src|bench|dist)\/([^/]+)/.exec(path);
+  if (own) {
+    const folder = own[1] === 'dist' ? 'src' : own[1]!;
+    return own[2]!.includes('.') ? `${folder}/${own[2]}` : `${folder}/${own[2]}/`;
+  }
   return path.startsWith('node:') ? 'node:internal' : path;
 }
 
@@ -64,7 +68,7 @@ export function hotFunctions(dir: string, top = 15): { file: string; totalMs: nu
   const inclusive = new Map<string, number>();
   let total = 0;
   // The profiler's own work (inspector session, profile serialization) and idle time are left out.
-  const profilerFrame = (n: ProfileNode) => n.callFrame.url.endsWith('bench/cpu-profiler.ts') || n.callFrame.url === 'node:inspector';
+  const profilerFrame = (n: ProfileNode) => /bench\/cpu-profiler\.[jt]s$/.test(n.callFrame.url) || n.callFrame.url === 'node:inspector';
   const ownWork = (n: ProfileNode | undefined): boolean => {
     for (let at = n; at; at = parent.get(at.id)) if (profilerFrame(at)) return false;
     return n?.callFrame.functionName !== '(idle)';
@@ -79,7 +83,7 @@ export function hotFunctions(dir: string, top = 15): { file: string; totalMs: nu
     const key = `${name}@${at}`;
     const onStack = new Set<string>();
     for (let at: ProfileNode | undefined = node; at; at = parent.get(at.id)) {
-      if (/\/(src|node_modules)\//.test(at.callFrame.url)) onStack.add(`${at.callFrame.functionName || '(anonymous)'}  ${where(at.callFrame.url, at.callFrame.lineNumber)}`);
+      if (/\/(src|dist|node_modules)\//.test(at.callFrame.url)) onStack.add(`${at.callFrame.functionName || '(anonymous)'}  ${where(at.callFrame.url, at.callFrame.lineNumber)}`);
     }
     for (const key of onStack) inclusive.set(key, (inclusive.get(key) ?? 0) + us);
     const charged = owner(node);

@@ -21,6 +21,7 @@ import {
 } from './report.js';
 import { auditScenario, bodiesOf, checkReply, idPool, interleave, post, scenarioKeys, scenarios, type Pools, type Scenario, type ScenarioKey } from './scenarios.js';
 import { secretsEnv } from './secrets.js';
+import { buildServers, type Built } from './build.js';
 import { parseSwitchOff, switchedOffEnv, type Switch } from './split.js';
 import {
   cpuMs, LoadWorker, postgresCpu, postgresCpuDelta, readCounters, repoRoot, rssMb, startServer, stopAll, variants,
@@ -90,8 +91,8 @@ function parse() {
   const compare = values.compare === undefined ? undefined : resolve(values.compare);
   if (compare !== undefined) {
     if (soakSec !== undefined) throw new Error('--compare measures two checkouts side by side; the soak runs full alone');
-    if (!existsSync(join(compare, 'src', 'main.ts')) || !existsSync(join(compare, 'node_modules'))) {
-      throw new Error(`--compare ${compare}: not a custos checkout with its node_modules (src/main.ts, node_modules)`);
+    if (!existsSync(join(compare, 'src', 'main.ts')) || !existsSync(join(compare, 'node_modules')) || !existsSync(join(compare, 'tsconfig.build.json'))) {
+      throw new Error(`--compare ${compare}: not a custos checkout with its node_modules (src/main.ts, tsconfig.build.json, node_modules)`);
     }
   }
   const switchOff = values['switch-off'] === undefined ? undefined : parseSwitchOff(values['switch-off']);
@@ -318,31 +319,32 @@ function deployedNodeOptions(): string {
 type OffSlot = { kind: 'off' } | { kind: 'compare'; dir: string; collector: string } | { kind: 'switch-off'; off: Switch[]; collector: string | undefined };
 
 async function startAll(
-  dataset: Dataset, secret: string, collector: string, nodeOptions: string, profile: { dir: string; variant: 'full' | 'off' } | undefined,
+  built: Built, dataset: Dataset, secret: string, collector: string, nodeOptions: string, profile: { dir: string; variant: 'full' | 'off' } | undefined,
   slot: OffSlot, fullDbParams: ReadonlyArray<readonly [string, string]>, gcLog: string | undefined,
 ): Promise<Record<Variant, ServerHandle>> {
+  const custos = built.custos.get(repoRoot)!;
   // The dataset's throwaway keys and a fresh cursor secret: what production requires instead of the development keys.
   const common = { NODE_OPTIONS: nodeOptions, DATABASE_URL: dataset.url, JWT_SECRET: secret, CURSOR_SECRET: randomBytes(48).toString('base64'), PSEUDONYM_KEY: randomBytes(32).toString('base64'), SEED_DEMO: 'never', LOG_LEVEL: 'warn', ...secretsEnv(dataset.secrets) };
   // As deployed, full sends its spans to a collector (the bench's sink); off traces nothing and the floor has no tracing.
-  const full: ServerSpec = { variant: 'full', entry: 'src/main.ts', env: { ...common, NODE_ENV: 'production', OTEL_EXPORTER_OTLP_ENDPOINT: collector } };
+  const full: ServerSpec = { variant: 'full', entry: custos, env: { ...common, NODE_ENV: 'production', OTEL_EXPORTER_OTLP_ENDPOINT: collector } };
   // Production refuses the off switches; the preload gives off the same graphql-js code path as full (see the file).
-  const graphqlProduction = ['--import', './bench/graphql-production.ts'];
+  const graphqlProduction = ['--import', built.graphqlProduction];
   const off: ServerSpec =
     slot.kind === 'compare'
-      ? // The other checkout as deployed, from its own directory and TypeScript settings, with its own collector.
-        { variant: 'off', entry: 'src/main.ts', cwd: slot.dir, env: { ...full.env, OTEL_EXPORTER_OTLP_ENDPOINT: slot.collector, TSX_TSCONFIG_PATH: join(slot.dir, 'tsconfig.json') } }
+      ? // The other checkout as deployed, compiled by its own build config and run from its own directory, with its own collector.
+        { variant: 'off', entry: built.custos.get(slot.dir)!, cwd: slot.dir, env: { ...full.env, OTEL_EXPORTER_OTLP_ENDPOINT: slot.collector } }
       : slot.kind === 'switch-off'
-        ? { variant: 'off', entry: 'src/main.ts', nodeArgs: graphqlProduction, env: switchedOffEnv(full.env, slot.off, slot.collector) }
-        : { variant: 'off', entry: 'src/main.ts', nodeArgs: graphqlProduction, env: { ...common, AUDIT_MODE: 'off', TRACING: 'off', POLICY_DIR: 'bench/policies-off' } };
+        ? { variant: 'off', entry: custos, nodeArgs: graphqlProduction, env: switchedOffEnv(full.env, slot.off, slot.collector) }
+        : { variant: 'off', entry: custos, nodeArgs: graphqlProduction, env: { ...common, AUDIT_MODE: 'off', TRACING: 'off', POLICY_DIR: 'bench/policies-off' } };
   full.env.DATABASE_URL = withSettings(dataset.url, fullDbParams);
   const profiled = profile?.variant === 'off' ? off : full;
   // The soak watches full's collector (bench/gc-watch.ts): what each major GC leaves tells a leak from the allocator's moods.
-  if (gcLog) Object.assign(full, { nodeArgs: [...(full.nodeArgs ?? []), '--import', join(repoRoot, 'bench', 'gc-watch.ts')], env: { ...full.env, BENCH_GC_LOG: gcLog } });
-  if (profile) Object.assign(profiled, { nodeArgs: [...(profiled.nodeArgs ?? []), '--import', join(repoRoot, 'bench', 'cpu-profiler.ts')], env: { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant } });
+  if (gcLog) Object.assign(full, { nodeArgs: [...(full.nodeArgs ?? []), '--import', built.gcWatch], env: { ...full.env, BENCH_GC_LOG: gcLog } });
+  if (profile) Object.assign(profiled, { nodeArgs: [...(profiled.nodeArgs ?? []), '--import', built.cpuProfiler], env: { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant } });
   const [fullServer, offServer, floor] = await Promise.all([
     startServer(full),
     startServer(off),
-    startServer({ variant: 'floor', entry: 'bench/floor-server.ts', env: common }),
+    startServer({ variant: 'floor', entry: built.floor, env: common }),
   ]);
   return { full: fullServer, off: offServer, floor };
 }
@@ -374,9 +376,15 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const p = args.profile;
   const server = postgresServer(process.env);
   console.log(`PostgreSQL server ${server.shown} (${server.from}); the bench's databases there: ${p.database}`);
+  // Compiled while the dataset is checked (or seeded): the servers run as the image runs them (bench/build.ts).
+  const compiling = performance.now();
+  const building = buildServers([repoRoot, ...(args.compare === undefined ? [] : [args.compare])]).then((built) => ({ built, sec: (performance.now() - compiling) / 1000 }));
+  building.catch(() => undefined);
   const dataset = await ensureDataset({ serverUrl: server.url, database: p.database, customers: p.customers });
   if (dataset.seedSec > 0) console.log(`seeded ${p.database} in ${dataset.seedSec.toFixed(0)} s (first run only; not counted below)`);
   console.log(`dataset ${p.database}: ${dataset.customers} customers, ${dataset.orders} orders; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const { built, sec: buildSec } = await building;
+  console.log(`compiled custos${args.compare === undefined ? '' : ' (both checkouts)'} and the floor with tsc in ${buildSec.toFixed(1)} s; the servers run the compiled JavaScript`);
   const started = performance.now();
   const secret = randomBytes(24).toString('hex');
   const tokens = { 'u-mgr-1': token('u-mgr-1', secret), 'u-auditor-1': token('u-auditor-1', secret) };
@@ -386,7 +394,7 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const nodeOptions = deployedNodeOptions();
   const gcLog = args.soakSec === undefined ? undefined : gcLogFile();
   const servers = await startAll(
-    dataset, secret, sink.url, nodeOptions, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined,
+    built, dataset, secret, sink.url, nodeOptions, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined,
     await offSlot(args), args.fullDbParams, gcLog,
   );
   const run: Run = { args, p, dataset, nodeOptions, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] }, ...(gcLog ? { gcLog } : {}) };

@@ -79,22 +79,22 @@ const custosKeys = [
 
 export interface ServerSpec {
   variant: Variant;
-  /** Entry file relative to the repository root. */
+  /** Compiled entry file (bench/build.ts): the servers run as the image runs custos, without a TypeScript loader. */
   entry: string;
   env: Record<string, string>;
-  /** Extra node flags, after tsx is registered (e.g. a preloaded profiler). */
+  /** Extra node flags before the entry (e.g. a preloaded profiler, compiled too). */
   nodeArgs?: string[];
   /** Working directory (a checkout); default this one. */
   cwd?: string;
 }
 
-/** Starts a server (`node --import tsx <entry>`) on a free port and waits for /readyz. */
+/** Starts a server (`node <nodeArgs> <entry>`) on a free port and waits for /readyz. */
 export async function startServer(spec: ServerSpec, timeoutMs = 90_000): Promise<ServerHandle> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of custosKeys) delete env[key];
   Object.assign(env, spec.env, { PORT: String(port), HOST: '127.0.0.1' });
-  const child = spawn(process.execPath, ['--import', 'tsx', ...(spec.nodeArgs ?? []), spec.entry], { cwd: spec.cwd ?? repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(spec.nodeArgs ?? []), spec.entry], { cwd: spec.cwd ?? repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const out = tail(child.stdout);
   const err = tail(child.stderr);
