@@ -29,10 +29,15 @@ export interface Built {
 /** Where tsc puts the bench's own server-side files (see bench/tsconfig.servers.json). */
 export const benchBuildDir = join(repoRoot, 'bench', '.tmp', 'build', 'bench');
 
-/** Runs tsc on one project; rejects with what tsc printed (its diagnostics) when it fails. */
+/**
+ * Runs tsc on one project; rejects with what tsc printed when it fails. Emit
+ * only (`--noCheck`): the JavaScript is byte for byte what a checked build
+ * emits (compared on dist/ in session 17), in about half the time, which the
+ * quick run's three minutes need; type errors are `npm run typecheck`'s.
+ */
 function compile(project: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [tsc, '-p', project], { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [tsc, '-p', project, '--noCheck'], { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (!error) return resolve();
       const said = `${stdout}${stderr}`.trim().slice(-4000);
       reject(new Error(`tsc -p ${project} failed${said ? `:\n${said}` : ` (${error.message})`}`));
