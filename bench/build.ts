@@ -27,7 +27,7 @@ export interface Built {
 }
 
 /** Where tsc puts the bench's own server-side files (see bench/tsconfig.servers.json). */
-export const benchBuildDir = join(repoRoot, 'bench', '.tmp', 'build', 'bench');
+const benchBuildDir = join(repoRoot, 'bench', '.tmp', 'build', 'bench');
 
 /**
  * Runs tsc on one project; rejects with what tsc printed when it fails. Emit

@@ -21,7 +21,7 @@ import {
 } from './report.js';
 import { auditScenario, bodiesOf, checkReply, idPool, interleave, post, scenarioKeys, scenarios, type Pools, type Scenario, type ScenarioKey } from './scenarios.js';
 import { secretsEnv } from './secrets.js';
-import { buildServers, type Built } from './build.js';
+import { buildProject, buildServers, type Built } from './build.js';
 import { parseSwitchOff, switchedOffEnv, type Switch } from './split.js';
 import {
   cpuMs, LoadWorker, postgresCpu, postgresCpuDelta, readCounters, repoRoot, rssMb, startServer, stopAll, variants,
@@ -91,9 +91,11 @@ function parse() {
   const compare = values.compare === undefined ? undefined : resolve(values.compare);
   if (compare !== undefined) {
     if (soakSec !== undefined) throw new Error('--compare measures two checkouts side by side; the soak runs full alone');
-    if (!existsSync(join(compare, 'src', 'main.ts')) || !existsSync(join(compare, 'node_modules')) || !existsSync(join(compare, 'tsconfig.build.json'))) {
-      throw new Error(`--compare ${compare}: not a custos checkout with its node_modules (src/main.ts, tsconfig.build.json, node_modules)`);
+    if (!existsSync(join(compare, 'src', 'main.ts')) || !existsSync(join(compare, 'node_modules'))) {
+      throw new Error(`--compare ${compare}: not a custos checkout with its node_modules (src/main.ts, node_modules)`);
     }
+    // Refused now, before the dataset and the build, for want of the build config it is compiled with.
+    buildProject(compare);
   }
   const switchOff = values['switch-off'] === undefined ? undefined : parseSwitchOff(values['switch-off']);
   if (switchOff && (compare !== undefined || soakSec !== undefined)) throw new Error('--switch-off runs in the off slot: not with --compare, and the soak runs full alone');

@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildProject, buildServers } from '../bench/build.js';
-import { freePort, repoRoot } from '../bench/servers.js';
+import { repoRoot, startServer, stopAll } from '../bench/servers.js';
 import { signToken } from '../src/auth/authenticate.js';
 import { loadConfig } from '../src/config.js';
 
@@ -25,21 +23,10 @@ describe('the compiled build', () => {
     const entry = built.custos.get(repoRoot)!;
     expect(entry).toBe(join(repoRoot, 'dist', 'main.js'));
 
-    const port = await freePort();
-    const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: 'memory://', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
-    delete env.DATABASE_URL;
-    delete env.NODE_OPTIONS;
-    const child = spawn(process.execPath, [entry], { cwd: repoRoot, env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const exited = once(child, 'exit');
+    // Started as the bench starts its servers: a free port, /readyz awaited, its own environment only.
+    const server = await startServer({ variant: 'full', entry, env: { DATA_DIR: 'memory://', LOG_LEVEL: 'warn', NODE_OPTIONS: '' } }, 60_000);
     try {
-      const url = `http://127.0.0.1:${port}`;
-      const deadline = Date.now() + 60_000;
-      while (!(await fetch(`${url}/readyz`).then((r) => r.ok, () => false))) {
-        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`dist/main.js did not become ready:\n${stderr}`);
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      const url = server.url;
       const ask = async (token: string | null) => {
         const res = await fetch(`${url}/graphql`, {
           method: 'POST',
@@ -61,10 +48,9 @@ describe('the compiled build', () => {
       expect(anonymous.data?.customers).toBeUndefined();
       expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     } finally {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
+      await stopAll();
     }
-    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(server.output()).not.toMatch(/\n\s+at /);
   }, 120_000);
 
   it('refuses a checkout without a build config, by name', async () => {
