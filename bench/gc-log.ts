@@ -13,12 +13,26 @@ export interface MajorGc {
   ms: number;
 }
 
-/** What the server's collector did over one flush interval, ending at `t` (epoch ms). */
+/** The server's memory at one moment, MB: resident, and of it what V8 committed for its heap. */
+export interface MemorySnapshot {
+  rssMb: number;
+  /** Physical memory of all heap spaces together. */
+  heapCommittedMb: number;
+  /** The same per space (new_space, old_space, code_space, large_object_space, …). */
+  spacesMb: Record<string, number>;
+  /** Memory outside the heap that V8 accounts for (Buffers, ArrayBuffers), and the ArrayBuffers' share of it. */
+  externalMb: number;
+  arrayBuffersMb: number;
+}
+
+/** What the server's collector did over one flush interval, ending at `t` (epoch ms), and its memory then. */
 export interface GcBatch {
   t: number;
   scavenges: number;
   scavengeMs: number;
   majors: MajorGc[];
+  /** Absent in logs written before session 18. */
+  memory?: MemorySnapshot;
 }
 
 /** The collector over one soak window. */
@@ -30,6 +44,8 @@ export interface GcWindow {
   /** Time in collections per second of the window, ms. */
   scavengeMsPerSec: number;
   majorMsPerSec: number;
+  /** The server's memory at the last flush within the window (null: none carried it). */
+  memory: MemorySnapshot | null;
 }
 
 /** The batches written so far; a line cut short by a write under way is skipped. */
@@ -58,6 +74,7 @@ export function gcWindow(batches: GcBatch[], fromMs: number, toMs: number): GcWi
     externalMb: majors.length ? median(majors.map((m) => m.externalMb)) : null,
     scavengeMsPerSec: inside.reduce((a, b) => a + b.scavengeMs, 0) / sec,
     majorMsPerSec: majors.reduce((a, m) => a + m.ms, 0) / sec,
+    memory: inside.findLast((b) => b.memory)?.memory ?? null,
   };
 }
 

@@ -6,11 +6,12 @@
  * generation is what the program still holds: a leak raises it, while RSS
  * also moves with what the allocator keeps and gives back. Nothing else in
  * the server changes; the profiler reads heap statistics at each collection
- * (tens per second at most under the soak's load).
+ * (tens per second at most under the soak's load), and each flush reads the
+ * process's memory once (memoryNow).
  */
 import { appendFileSync } from 'node:fs';
-import { GCProfiler } from 'node:v8';
-import type { GcBatch } from './gc-log.js';
+import { GCProfiler, getHeapSpaceStatistics } from 'node:v8';
+import type { GcBatch, MemorySnapshot } from './gc-log.js';
 
 const file = process.env.BENCH_GC_LOG;
 const FLUSH_MS = 2_000;
@@ -41,8 +42,31 @@ function oldMb(at: HeapAt): number {
   return (at.heapStatistics.usedHeapSize - young) / MB;
 }
 
+/**
+ * Where the process's resident memory is at this moment: what V8 has
+ * committed for its heap, space by space, and what lies outside it. Lets the
+ * soak tell a young generation growing to its configured size, or compiled
+ * code piling up, from memory held by native code or the allocator.
+ */
+function memoryNow(): MemorySnapshot {
+  const usage = process.memoryUsage();
+  const spaces: Record<string, number> = {};
+  let heapCommitted = 0;
+  for (const space of getHeapSpaceStatistics()) {
+    spaces[space.space_name] = space.physical_space_size / MB;
+    heapCommitted += space.physical_space_size;
+  }
+  return {
+    rssMb: usage.rss / MB,
+    heapCommittedMb: heapCommitted / MB,
+    spacesMb: spaces,
+    externalMb: usage.external / MB,
+    arrayBuffersMb: usage.arrayBuffers / MB,
+  };
+}
+
 function batchOf(statistics: GcStatistic[]): GcBatch {
-  const batch: GcBatch = { t: Date.now(), scavenges: 0, scavengeMs: 0, majors: [] };
+  const batch: GcBatch = { t: Date.now(), scavenges: 0, scavengeMs: 0, majors: [], memory: memoryNow() };
   for (const s of statistics) {
     if (s.gcType === 'Scavenge') {
       batch.scavenges += 1;

@@ -5,7 +5,7 @@
  * the same of the heap each major collection leaves, which only live objects
  * move.
  */
-import { gcWindow, oldGenerationGrowth, type GcBatch, type GcWindow } from './gc-log.js';
+import { gcWindow, oldGenerationGrowth, type GcBatch, type GcWindow, type MemorySnapshot } from './gc-log.js';
 import type { LoadResult } from './load-worker.js';
 import type { OtlpSink, SpanTimings } from './otlp-sink.js';
 import { median } from './quantile.js';
@@ -40,6 +40,8 @@ export interface SoakResult {
   rssSlopeMbPerMin: number;
   /** null: too few windows to tell. */
   grows: boolean | null;
+  /** The same slope split by where the memory is (see rssSplit); absent when the collector was not watched or logged no memory. */
+  rssSplit?: RssSplit;
   /** The client's p99 at the end of the soak against its start (see p99Trend). */
   p99: P99Trend;
   /** What major collections left on the heap over the second half (see heapTrend); absent when the collector was not watched. */
@@ -59,6 +61,40 @@ export interface HeapTrend {
   slopeMbPerMin: number;
   /** null: too few collections to tell. */
   grows: boolean | null;
+}
+
+/** Slopes over the same windows as the RSS verdict, MB per minute, of the parts of RSS the server's GC log reports. */
+export interface RssSplit {
+  /** What V8 committed for its heap, all spaces. */
+  heapCommitted: number;
+  /** Of it, the young generation (new_space and new_large_object_space). */
+  young: number;
+  /** Of it, compiled code (code_space, code_large_object_space). */
+  code: number;
+  /** RSS less the committed heap: native memory, the allocator's, Buffers, thread stacks, the binary. */
+  outside: number;
+}
+
+const YOUNG_SPACES = ['new_space', 'new_large_object_space'];
+const CODE_SPACES = ['code_space', 'code_large_object_space'];
+
+/**
+ * Which part of RSS moved over the fitted windows: each window's memory as
+ * the server last logged it (its own reading of RSS, taken with the heap's),
+ * fitted by least squares like RSS itself. null when fewer than two windows
+ * carry a reading.
+ */
+export function rssSplit(windows: Array<{ t: number; memory: MemorySnapshot | null }>): RssSplit | null {
+  const read = windows.filter((w): w is { t: number; memory: MemorySnapshot } => w.memory !== null);
+  if (read.length < 2) return null;
+  const fit = (part: (m: MemorySnapshot) => number) => slope(read.map((w) => [w.t / 60, part(w.memory)]));
+  const sum = (m: MemorySnapshot, names: string[]) => names.reduce((a, n) => a + (m.spacesMb[n] ?? 0), 0);
+  return {
+    heapCommitted: fit((m) => m.heapCommittedMb),
+    young: fit((m) => sum(m, YOUNG_SPACES)),
+    code: fit((m) => sum(m, CODE_SPACES)),
+    outside: fit((m) => m.rssMb - m.heapCommittedMb),
+  };
 }
 
 /** Median p99 of the first third of the windows (its first 30 s left out) and of the last third, ms, and whether it grew. */
@@ -183,6 +219,13 @@ export async function soak(opts: {
     console.log(`p99 median ${p99.startMs.toFixed(1)} ms over the first third of the windows, ${p99.endMs.toFixed(1)} ms over the last third → ${verdict(p99.grows)}`);
   } else console.log(`p99 ${verdict(p99.grows)}`);
   if (!batches) return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99 };
+  const split = rssSplit(fitted.map((s) => ({ t: s.t, memory: s.gc?.memory ?? null }))) ?? undefined;
+  if (split) {
+    console.log(
+      `  of that slope: V8's committed heap ${signed(split.heapCommitted)} MB/min (young generation ${signed(split.young)}, code ${signed(split.code)}), ` +
+        `outside V8's heap ${signed(split.outside)} MB/min (the server's own readings)`,
+    );
+  }
   const since = fitted[0]?.windowMs.from ?? Infinity;
   const late = batches.filter((b) => b.t > since);
   const trend = heapTrend(late.flatMap((b) => b.majors.map((m): [number, number] => [b.t / 60_000, m.retainedMb])));
@@ -196,7 +239,7 @@ export async function soak(opts: {
   if (oldGrowthMbPerSec !== null && oldGrowthKbPerRequest !== null) {
     console.log(`between them the old generation filled at ${oldGrowthMbPerSec.toFixed(2)} MB/s: ${oldGrowthKbPerRequest.toFixed(1)} kB per request (promoted, or large objects)`);
   }
-  return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99, heap: { ...trend, oldGrowthMbPerSec, oldGrowthKbPerRequest } };
+  return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, rssSplit: split, p99, heap: { ...trend, oldGrowthMbPerSec, oldGrowthKbPerRequest } };
 }
 
 function signed(v: number): string {
@@ -214,12 +257,15 @@ async function collector(gc: { read(): GcBatch[] }, samples: SoakSample[]): Prom
   const batches = gc.read();
   for (const sample of samples) sample.gc = gcWindow(batches, sample.windowMs.from, sample.windowMs.to);
   const mb = (v: number | null) => (v === null ? '—' : v.toFixed(1)).padStart(12);
-  console.log('full\'s garbage collector per window (heap left after each major GC, median; GC time per second):');
-  console.log('   t s  major GCs   heap left MB  external MB  scavenge ms/s  major ms/s');
+  console.log('full\'s garbage collector per window (heap left after each major GC, median; GC time per second; at the window\'s end, what V8 had committed for its heap, of it the young generation, and the rest of RSS):');
+  console.log('   t s  major GCs   heap left MB  external MB  scavenge ms/s  major ms/s  V8 heap MB  young MB  outside MB');
   for (const s of samples) {
     const g = s.gc!;
+    const m = g.memory;
+    const young = m ? YOUNG_SPACES.reduce((a, n) => a + (m.spacesMb[n] ?? 0), 0) : null;
     console.log(
-      `${String(s.t).padStart(6)} ${String(g.majors).padStart(10)} ${mb(g.retainedMb).padStart(14)} ${mb(g.externalMb)} ${g.scavengeMsPerSec.toFixed(1).padStart(14)} ${g.majorMsPerSec.toFixed(1).padStart(11)}`,
+      `${String(s.t).padStart(6)} ${String(g.majors).padStart(10)} ${mb(g.retainedMb).padStart(14)} ${mb(g.externalMb)} ${g.scavengeMsPerSec.toFixed(1).padStart(14)} ${g.majorMsPerSec.toFixed(1).padStart(11)}` +
+        `${mb(m ? m.heapCommittedMb : null)}${mb(young).slice(2)}${mb(m ? m.rssMb - m.heapCommittedMb : null)}`,
     );
   }
   return batches;

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gcWindow, oldGenerationGrowth, readGcLog, type GcBatch } from '../bench/gc-log.js';
-import { heapTrend } from '../bench/soak.js';
+import { gcWindow, oldGenerationGrowth, readGcLog, type GcBatch, type MemorySnapshot } from '../bench/gc-log.js';
+import { heapTrend, rssSplit } from '../bench/soak.js';
 
 /** The soak watches the server's collector: bench/gc-watch.ts writes the log, bench/gc-log.ts reads it, soak.ts judges it. */
 
@@ -48,6 +48,46 @@ describe('the soak heap verdict', () => {
   });
 });
 
+describe('the split of the RSS slope', () => {
+  const snapshot = (heap: number, young: number, code: number, outside: number): MemorySnapshot => ({
+    rssMb: heap + outside,
+    heapCommittedMb: heap,
+    spacesMb: { new_space: young, code_space: code, old_space: heap - young - code },
+    externalMb: 2,
+    arrayBuffersMb: 1,
+  });
+
+  it('fits each part of RSS over the windows: the heap V8 committed, its young generation and code, and the rest', () => {
+    fc.assert(
+      fc.property(
+        fc.record({ heap: fc.double({ min: -2, max: 2, noNaN: true }), young: fc.double({ min: -1, max: 1, noNaN: true }), code: fc.double({ min: -0.5, max: 0.5, noNaN: true }), outside: fc.double({ min: -2, max: 2, noNaN: true }) }),
+        fc.integer({ min: 2, max: 60 }),
+        (perMin, n) => {
+          const windows = Array.from({ length: n }, (_, i) => {
+            const min = (i * 10) / 60;
+            return { t: i * 10, memory: snapshot(100 + perMin.heap * min, 16 + perMin.young * min, 5 + perMin.code * min, 60 + perMin.outside * min) };
+          });
+          const split = rssSplit(windows)!;
+          expect(split.heapCommitted).toBeCloseTo(perMin.heap, 6);
+          expect(split.young).toBeCloseTo(perMin.young, 6);
+          expect(split.code).toBeCloseTo(perMin.code, 6);
+          expect(split.outside).toBeCloseTo(perMin.outside, 6);
+        },
+      ),
+    );
+  });
+
+  it('leaves out windows without a reading, and says nothing with fewer than two', () => {
+    const windows = [
+      { t: 0, memory: snapshot(100, 16, 5, 60) },
+      { t: 10, memory: null },
+      { t: 60, memory: snapshot(101, 16, 5, 63) },
+    ];
+    expect(rssSplit(windows)).toMatchObject({ heapCommitted: expect.closeTo(1, 9), outside: expect.closeTo(3, 9), young: 0, code: 0 });
+    expect(rssSplit(windows.slice(0, 2))).toBeNull();
+  });
+});
+
 describe('the GC log', () => {
   const batch = (t: number, retained: number[], scavengeMs = 10): GcBatch => ({
     t,
@@ -58,8 +98,15 @@ describe('the GC log', () => {
 
   it('sums the batches flushed inside a window: median of the heap left, GC time per second', () => {
     const batches = [batch(1_000, [50]), batch(2_000, [30, 31]), batch(4_000, [32]), batch(12_000, [], 30), batch(13_000, [99])];
-    expect(gcWindow(batches, 1_000, 11_000)).toEqual({ majors: 3, retainedMb: 31, externalMb: 3, scavengeMsPerSec: 2, majorMsPerSec: 1.2 });
-    expect(gcWindow(batches, 4_000, 12_000)).toEqual({ majors: 0, retainedMb: null, externalMb: null, scavengeMsPerSec: 3.75, majorMsPerSec: 0 });
+    expect(gcWindow(batches, 1_000, 11_000)).toEqual({ majors: 3, retainedMb: 31, externalMb: 3, scavengeMsPerSec: 2, majorMsPerSec: 1.2, memory: null });
+    expect(gcWindow(batches, 4_000, 12_000)).toEqual({ majors: 0, retainedMb: null, externalMb: null, scavengeMsPerSec: 3.75, majorMsPerSec: 0, memory: null });
+  });
+
+  it('gives a window the memory the last flush inside it read, skipping flushes without one', () => {
+    const memory = (rssMb: number): MemorySnapshot => ({ rssMb, heapCommittedMb: 60, spacesMb: { new_space: 32, old_space: 28 }, externalMb: 3, arrayBuffersMb: 1 });
+    const batches = [{ ...batch(1_000, []), memory: memory(150) }, { ...batch(2_000, []), memory: memory(160) }, batch(3_000, []), { ...batch(12_000, []), memory: memory(170) }];
+    expect(gcWindow(batches, 500, 11_000).memory?.rssMb).toBe(160);
+    expect(gcWindow(batches, 2_000, 11_000).memory).toBeNull();
   });
 
   it('measures how fast the old generation filled: what each major GC found beyond what the one before left, over the time between the first and the last', () => {
@@ -101,6 +148,12 @@ describe('the GC log', () => {
     expect(heldAt, JSON.stringify(majors)).toBeGreaterThanOrEqual(0);
     const after = majors.slice(heldAt + 1).find((m) => m.length > 0);
     expect(after?.at(-1), JSON.stringify(majors)).toBeLessThan(20);
+    // Each flush also read the process's memory: while ~40 MB were held V8 had committed at least that, inside RSS.
+    const first = readGcLog(file)[heldAt]!.memory!;
+    expect(first.heapCommittedMb, JSON.stringify(first)).toBeGreaterThan(30);
+    expect(first.rssMb).toBeGreaterThan(first.heapCommittedMb);
+    expect(Object.keys(first.spacesMb)).toEqual(expect.arrayContaining(['new_space', 'old_space', 'code_space']));
+    expect(Object.values(first.spacesMb).reduce((a, mb) => a + mb, 0)).toBeCloseTo(first.heapCommittedMb, 6);
   });
 
   it('keeps no process alive: a program that ends before the first flush exits, and leaves no log', () => {
