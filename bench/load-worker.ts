@@ -35,6 +35,13 @@ export interface LoadResult {
   transportErrors: number;
   /** 2xx responses whose body carries a GraphQL `errors` array. */
   graphqlErrors: number;
+  /**
+   * At a fixed rate only: how long requests waited for one of the
+   * connections to come free (from being handed to the agent to being given
+   * a socket), ms. Part of the latency above, spent in the client: every
+   * connection was still waiting for an earlier reply.
+   */
+  connectionWait?: { p50: number; p99: number };
 }
 
 export type ToWorker = { type: 'run'; job: LoadJob } | { type: 'go' } | { type: 'exit' };
@@ -93,7 +100,8 @@ function percentile(sorted: number[], p: number): number {
  * for half of every second; and its coordinated-omission correction takes
  * ceil(1/rate) = 1 ms as the interval, recording a 20 ms reply as 20, 19, …,
  * 1 ms. Latency here runs from the moment a request is handed to the agent to
- * the end of its reply, so waiting for a free connection counts. req/s counts
+ * the end of its reply, so waiting for a free connection counts (and is
+ * reported apart, as `connectionWait`). req/s counts
  * the replies completed within the window; replies still due at its end are
  * awaited and their latencies kept.
  */
@@ -103,6 +111,7 @@ function paced(job: LoadJob, rate: number, seconds: number): Promise<LoadResult>
   const agent = new http.Agent({ keepAlive: true, maxSockets: job.connections, scheduling: 'fifo' });
   const total = Math.max(1, Math.round(rate * seconds));
   const latencies: number[] = [];
+  const waits: number[] = [];
   const tally = { inWindow: 0, non2xx: 0, transportErrors: 0, graphqlErrors: 0 };
   const start = performance.now();
   const end = start + seconds * 1000;
@@ -114,10 +123,12 @@ function paced(job: LoadJob, rate: number, seconds: number): Promise<LoadResult>
       if (sent === total && pending === 0) {
         agent.destroy();
         const sorted = latencies.sort((a, b) => a - b);
+        const waited = waits.sort((a, b) => a - b);
         resolve({
           requests: tally.inWindow, durationSec: seconds, rps: tally.inWindow / seconds,
           p50: percentile(sorted, 0.5), p90: percentile(sorted, 0.9), p99: percentile(sorted, 0.99), max: percentile(sorted, 1),
           non2xx: tally.non2xx, transportErrors: tally.transportErrors, graphqlErrors: tally.graphqlErrors,
+          connectionWait: { p50: percentile(waited, 0.5), p99: percentile(waited, 0.99) },
         });
       }
     };
@@ -148,6 +159,8 @@ function paced(job: LoadJob, rate: number, seconds: number): Promise<LoadResult>
           );
         },
       );
+      // The agent hands out a socket once one of the connections is free (a tick later when one already is).
+      req.once('socket', () => waits.push(performance.now() - issued));
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', () => once(() => (tally.transportErrors += 1)));
       req.end(body);

@@ -268,6 +268,8 @@ interface FixedRateFigures {
   held: boolean;
   /** Each round's p99, in round order: the spread the median hides. */
   p99ByRound: number[];
+  /** p99 of the wait for a free connection (median over rounds), part of the latency; null from results that did not measure it. */
+  connectionWaitP99: number | null;
 }
 
 function fixedRateFigures(fr: FixedRate, scenario: ScenarioKey, variant: Variant): FixedRateFigures | null {
@@ -276,7 +278,9 @@ function fixedRateFigures(fr: FixedRate, scenario: ScenarioKey, variant: Variant
   const held = ms.every((m) => m.rate !== undefined && Math.abs(m.load.rps - m.rate) <= RATE_TOLERANCE * m.rate);
   const { rps, p50, p99, errors } = figuresOf(ms);
   const p99ByRound = [...ms].sort((a, b) => a.round - b.round).map((m) => m.load.p99);
-  return { rps, p50, p99, errors, held, p99ByRound };
+  const waits = ms.map((m) => m.load.connectionWait?.p99);
+  const connectionWaitP99 = waits.every((w): w is number => typeof w === 'number') ? median(waits) : null;
+  return { rps, p50, p99, errors, held, p99ByRound, connectionWaitP99 };
 }
 
 /** p99 of full over off's at the fixed rate; null when either is missing or zero. */
@@ -305,16 +309,17 @@ function renderInside(fr: FixedRate): string | undefined {
     if (!inside) continue;
     const full = fixedRateFigures(fr, scenario, 'full');
     rows.push([
-      scenario, String(inside.requests), f(full?.p99), f(inside.serverMs.p50), f(inside.serverMs.p99),
+      scenario, String(inside.requests), f(full?.p99), f(full?.connectionWaitP99), f(inside.serverMs.p50), f(inside.serverMs.p99),
       f(inside.auditWaitMs?.p50), f(inside.auditWaitMs?.p99), f(inside.sqlMs?.p50), f(inside.sqlMs?.p99),
     ]);
   }
   if (rows.length === 0) return undefined;
   return [
-    "Where full's time goes at that rate, from the spans it exported for the requests that started in each window (median over rounds): " +
+    "Where full's time goes at that rate (median over rounds): the client's p99 and, part of it, the p99 of its wait for one of the " +
+      'connections to come free (every one still waiting for an earlier reply); then, from the spans full exported for the requests that started in each window, ' +
       'the server\'s time per request (its operation span, from the parsed body to the end of the reply), of it the wait for the audit group commit ' +
       '(`custos.audit.commit_ms`), and each policed statement from sent to answered (`db.query`). Quantiles of different spans do not add up.\n',
-    table(['scen', 'requests', 'client p99', 'server p50', 'server p99', 'audit wait p50', 'audit wait p99', 'SQL p50', 'SQL p99'], rows),
+    table(['scen', 'requests', 'client p99', 'connection wait p99', 'server p50', 'server p99', 'audit wait p50', 'audit wait p99', 'SQL p50', 'SQL p99'], rows),
   ].join('\n');
 }
 
@@ -330,7 +335,8 @@ function renderFixedRate(fr: FixedRate): string {
     const target = full?.held && off?.held ? `≤ ${P99_TARGET} ${verdict(ratio, (v) => v <= P99_TARGET)}` : 'n/a (rate not held)';
     const byRound = (c: FixedRateFigures | null) => (c ? c.p99ByRound.map((v) => f(v)).join(', ') : f(undefined));
     rows.push([scenario, String(rate), f(full?.p50), p99(full), f(off?.p50), p99(off), f(ratio, 2), target, ...(fr.rounds > 1 ? [`${byRound(full)} / ${byRound(off)}`] : [])]);
-    const one = (v: Variant, c: FixedRateFigures | null) => `${v} ${f(c?.rps, 0)} req/s, ${c?.errors ?? 'n/a'} errors`;
+    const waited = (c: FixedRateFigures | null) => (c && c.connectionWaitP99 !== null ? `, waited for a connection p99 ${f(c.connectionWaitP99)} ms` : '');
+    const one = (v: Variant, c: FixedRateFigures | null) => `${v} ${f(c?.rps, 0)} req/s, ${c?.errors ?? 'n/a'} errors${waited(c)}`;
     achieved.push(`${scenario} ${one('full', full)}; ${one('off', off)}`);
   }
   const out = [
@@ -429,9 +435,11 @@ function fixedRateSummary(fr: FixedRate): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [scenario, rate] of Object.entries(fr.rates) as Array<[ScenarioKey, number]>) {
     const p99 = (v: Variant) => round(fixedRateFigures(fr, scenario, v)?.p99, 1);
+    const waitP99 = (v: Variant) => round(fixedRateFigures(fr, scenario, v)?.connectionWaitP99, 1);
     const inside = insideFigures(fr, scenario);
     out[scenario] = {
       rate, p99ms: { full: p99('full'), off: p99('off') }, 'full/off': round(fixedRateRatio(fr, scenario), 2),
+      connectionWaitP99ms: { full: waitP99('full'), off: waitP99('off') },
       ...(inside ? { fullInsideP99ms: { server: round(inside.serverMs.p99, 1), auditWait: round(inside.auditWaitMs?.p99, 1), sql: round(inside.sqlMs?.p99, 1) } } : {}),
     };
   }
