@@ -256,7 +256,7 @@ async function collector(gc: { read(): GcBatch[] }, samples: SoakSample[]): Prom
   for (let i = 0; i < 20 && !gc.read().some((b) => b.t > last); i++) await new Promise((r) => setTimeout(r, 250));
   const batches = gc.read();
   for (const sample of samples) sample.gc = gcWindow(batches, sample.windowMs.from, sample.windowMs.to);
-  const mb = (v: number | null) => (v === null ? '—' : v.toFixed(1)).padStart(12);
+  const mb = (v: number | null, width = 12) => (v === null ? '—' : v.toFixed(1)).padStart(width);
   console.log('full\'s garbage collector per window (heap left after each major GC, median; GC time per second; at the window\'s end, what V8 had committed for its heap, of it the young generation, and the rest of RSS):');
   console.log('   t s  major GCs   heap left MB  external MB  scavenge ms/s  major ms/s  V8 heap MB  young MB  outside MB');
   for (const s of samples) {
@@ -265,7 +265,7 @@ async function collector(gc: { read(): GcBatch[] }, samples: SoakSample[]): Prom
     const young = m ? YOUNG_SPACES.reduce((a, n) => a + (m.spacesMb[n] ?? 0), 0) : null;
     console.log(
       `${String(s.t).padStart(6)} ${String(g.majors).padStart(10)} ${mb(g.retainedMb).padStart(14)} ${mb(g.externalMb)} ${g.scavengeMsPerSec.toFixed(1).padStart(14)} ${g.majorMsPerSec.toFixed(1).padStart(11)}` +
-        `${mb(m ? m.heapCommittedMb : null)}${mb(young).slice(2)}${mb(m ? m.rssMb - m.heapCommittedMb : null)}`,
+        `${mb(m ? m.heapCommittedMb : null)}${mb(young, 10)}${mb(m ? m.rssMb - m.heapCommittedMb : null)}`,
     );
   }
   return batches;
