@@ -25,6 +25,15 @@ export interface MemorySnapshot {
   arrayBuffersMb: number;
 }
 
+/** V8's heap spaces of the young generation, and of compiled code. */
+export const YOUNG_SPACES: readonly string[] = ['new_space', 'new_large_object_space'];
+export const CODE_SPACES: readonly string[] = ['code_space', 'code_large_object_space'];
+
+/** What a snapshot's named spaces hold together, MB. */
+export function spacesTotalMb(m: MemorySnapshot, names: readonly string[]): number {
+  return names.reduce((a, n) => a + (m.spacesMb[n] ?? 0), 0);
+}
+
 /** What the server's collector did over one flush interval, ending at `t` (epoch ms), and its memory then. */
 export interface GcBatch {
   t: number;

@@ -11,7 +11,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { GCProfiler, getHeapSpaceStatistics } from 'node:v8';
-import type { GcBatch, MemorySnapshot } from './gc-log.js';
+import { YOUNG_SPACES, type GcBatch, type MemorySnapshot } from './gc-log.js';
 
 const file = process.env.BENCH_GC_LOG;
 const FLUSH_MS = 2_000;
@@ -34,11 +34,9 @@ interface HeapAt {
 
 const MB = 1024 * 1024;
 
-const YOUNG = new Set(['new_space', 'new_large_object_space']);
-
 /** Used heap outside the young generation, MB. */
 function oldMb(at: HeapAt): number {
-  const young = at.heapSpaceStatistics.filter((h) => YOUNG.has(h.spaceName)).reduce((a, h) => a + h.spaceUsedSize, 0);
+  const young = at.heapSpaceStatistics.filter((h) => YOUNG_SPACES.includes(h.spaceName)).reduce((a, h) => a + h.spaceUsedSize, 0);
   return (at.heapStatistics.usedHeapSize - young) / MB;
 }
 

@@ -5,7 +5,7 @@
  * the same of the heap each major collection leaves, which only live objects
  * move.
  */
-import { gcWindow, oldGenerationGrowth, type GcBatch, type GcWindow, type MemorySnapshot } from './gc-log.js';
+import { CODE_SPACES, gcWindow, oldGenerationGrowth, spacesTotalMb, YOUNG_SPACES, type GcBatch, type GcWindow, type MemorySnapshot } from './gc-log.js';
 import type { LoadResult } from './load-worker.js';
 import type { OtlpSink, SpanTimings } from './otlp-sink.js';
 import { median } from './quantile.js';
@@ -75,9 +75,6 @@ export interface RssSplit {
   outside: number;
 }
 
-const YOUNG_SPACES = ['new_space', 'new_large_object_space'];
-const CODE_SPACES = ['code_space', 'code_large_object_space'];
-
 /**
  * Which part of RSS moved over the fitted windows: each window's memory as
  * the server last logged it (its own reading of RSS, taken with the heap's),
@@ -88,11 +85,10 @@ export function rssSplit(windows: Array<{ t: number; memory: MemorySnapshot | nu
   const read = windows.filter((w): w is { t: number; memory: MemorySnapshot } => w.memory !== null);
   if (read.length < 2) return null;
   const fit = (part: (m: MemorySnapshot) => number) => slope(read.map((w) => [w.t / 60, part(w.memory)]));
-  const sum = (m: MemorySnapshot, names: string[]) => names.reduce((a, n) => a + (m.spacesMb[n] ?? 0), 0);
   return {
     heapCommitted: fit((m) => m.heapCommittedMb),
-    young: fit((m) => sum(m, YOUNG_SPACES)),
-    code: fit((m) => sum(m, CODE_SPACES)),
+    young: fit((m) => spacesTotalMb(m, YOUNG_SPACES)),
+    code: fit((m) => spacesTotalMb(m, CODE_SPACES)),
     outside: fit((m) => m.rssMb - m.heapCommittedMb),
   };
 }
@@ -262,7 +258,7 @@ async function collector(gc: { read(): GcBatch[] }, samples: SoakSample[]): Prom
   for (const s of samples) {
     const g = s.gc!;
     const m = g.memory;
-    const young = m ? YOUNG_SPACES.reduce((a, n) => a + (m.spacesMb[n] ?? 0), 0) : null;
+    const young = m ? spacesTotalMb(m, YOUNG_SPACES) : null;
     console.log(
       `${String(s.t).padStart(6)} ${String(g.majors).padStart(10)} ${mb(g.retainedMb).padStart(14)} ${mb(g.externalMb)} ${g.scavengeMsPerSec.toFixed(1).padStart(14)} ${g.majorMsPerSec.toFixed(1).padStart(11)}` +
         `${mb(m ? m.heapCommittedMb : null)}${mb(young, 10)}${mb(m ? m.rssMb - m.heapCommittedMb : null)}`,
