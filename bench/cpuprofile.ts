@@ -33,7 +33,7 @@ function where(url: string, line: number): string {
 }
 
 /** Who a frame belongs to: a package, a folder of src/ (dist/ is src/ compiled) or bench/, or the engine. */
-function componentOf(url: string, name: string): string {
+export function componentOf(url: string, name: string): string {
   if (!url) return name.startsWith('(') ? name : '(native)';
   const path = url.replace(/^file:\/\//, '');
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path.slice(path.lastIndexOf('node_modules/')));

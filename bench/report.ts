@@ -9,6 +9,7 @@ import { exportSummary, renderExport, type ExportResult } from './export-stream.
 import type { LoadResult } from './load-worker.js';
 import { median } from './quantile.js';
 import type { Quantiles, SpanTimings } from './otlp-sink.js';
+import type { PerfWindow } from './perf-cpu.js';
 import type { ScenarioKey } from './scenarios.js';
 import { repoRoot, variants, type SpanCounts, type Variant } from './servers.js';
 import { describeSwitchOff, type Switch } from './split.js';
@@ -177,6 +178,8 @@ export interface Report {
   exportStream?: ExportResult;
   /** The span cross-check at the end of the run; absent when full's /metrics could not be read. */
   spanExport?: SpanExport;
+  /** With --perf: each recorded window's CPU samples by component (bench/perf-cpu.ts). */
+  perf?: PerfWindow[];
 }
 
 /**
@@ -199,7 +202,7 @@ const f = (x: number | null | undefined, digits = 1) => (x === null || x === und
 const dash = (x: number | null, digits: number) => (x === null ? '—' : f(x, digits));
 const verdict = (value: number | null, ok: (v: number) => boolean) => (value === null ? 'n/a' : ok(value) ? 'met' : 'MISSED');
 
-function table(headers: string[], rows: string[][]): string {
+export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
@@ -522,11 +525,11 @@ export function describeRun(m: RunMeta): string {
 }
 
 /** Writes bench/results/<name>.json and .md; returns the Markdown path. */
-export function writeResults(report: Report, name: string, preamble: string): string {
+export function writeResults(report: Report, name: string, preamble: string, appendix = ''): string {
   const dir = join(repoRoot, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ ...report, summary: summaryLine(report) }, null, 2)}\n`);
   const md = join(dir, `${name}.md`);
-  writeFileSync(md, `${preamble}\n\n${renderTables(report)}\n`);
+  writeFileSync(md, `${preamble}\n\n${renderTables(report)}\n${appendix ? `\n${appendix}\n` : ''}`);
   return md;
 }

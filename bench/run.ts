@@ -11,6 +11,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { profileSummary } from './cpuprofile.js';
+import { attributeRecording, PerfRecording, perfUnavailable, removePerfMap, renderPerf, type PerfWindow } from './perf-cpu.js';
 import { analyzeAuditTrail, ensureDataset, postgresServer, type Dataset } from './dataset.js';
 import { measureExport } from './export-stream.js';
 import { readGcLog } from './gc-log.js';
@@ -56,6 +57,8 @@ const usage = `usage: npm run bench -- [--quick] [--soak SECONDS [--rate N]] [--
   --soak S       full variant only for S seconds at a fixed rate (--rate, default 100 req/s)
   --profile S    CPU-profile the full server during its first window of scenario S and name the hottest functions
   --profile-variant off   profile the off server instead (to tell what full adds)
+  --perf S1,S3   Linux perf (CPU clock) on each server during its first window of each scenario named:
+                 CPU µs per request by component, full, off and floor side by side (needs perf; results ...-perf)
   --compare DIR  A/B of two checkouts: the off slot runs custos as deployed (full's configuration) from the
                  checkout in DIR (with its node_modules, e.g. a git worktree of main), so full/off reads
                  "this checkout against that one", measured side by side; results are named ...-compare
@@ -69,7 +72,7 @@ function parse() {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean' }, soak: { type: 'string' }, rate: { type: 'string' }, rounds: { type: 'string' },
-      scenarios: { type: 'string' }, profile: { type: 'string' }, 'profile-variant': { type: 'string' }, help: { type: 'boolean' },
+      scenarios: { type: 'string' }, profile: { type: 'string' }, 'profile-variant': { type: 'string' }, perf: { type: 'string' }, help: { type: 'boolean' },
       compare: { type: 'string' }, 'full-db-param': { type: 'string', multiple: true }, 'switch-off': { type: 'string' },
     },
   });
@@ -88,6 +91,14 @@ function parse() {
   if (profileVariant !== 'full' && profileVariant !== 'off') throw new Error('--profile-variant takes full or off');
   // Narrowed for the compiler, which does not carry the check above through parseArgs' string type.
   const variantToProfile: 'full' | 'off' = profileVariant;
+  const perf = values.perf?.split(',') as ScenarioKey[] | undefined;
+  if (perf) {
+    if (perf.some((s) => !scenarioKeys.includes(s))) throw new Error(`--perf takes ${scenarioKeys.join(',')}`);
+    if (only && perf.some((s) => !only.includes(s))) throw new Error('--perf names a scenario that --scenarios leaves out');
+    if (values.profile || soakSec !== undefined) throw new Error('--perf records the throughput windows: not with --profile (V8 would profile the same server) nor in the soak');
+    const why = perfUnavailable();
+    if (why) throw new Error(`--perf: ${why}`);
+  }
   const compare = values.compare === undefined ? undefined : resolve(values.compare);
   if (compare !== undefined) {
     if (soakSec !== undefined) throw new Error('--compare measures two checkouts side by side; the soak runs full alone');
@@ -106,6 +117,7 @@ function parse() {
   });
   return {
     profile, only, soakSec, rate: Number(values.rate ?? 100), cpuProfile: values.profile as ScenarioKey | undefined, profileVariant: variantToProfile, compare, fullDbParams, switchOff,
+    perf,
   };
 }
 
@@ -139,10 +151,24 @@ let sink: OtlpSink | undefined;
 /** The collector of the off slot's server when it traces (--compare, --switch-off), so that each server's spans are counted apart. */
 let compareSink: OtlpSink | undefined;
 
+/** Servers run with --perf-basic-prof, whose JIT symbol maps are removed once the servers stop. */
+let perfPids: number[] = [];
+
 async function stopEverything(): Promise<void> {
   await stopAll();
   await sink?.close();
   await compareSink?.close();
+}
+
+/** Reads each --perf recording (the servers stopped, so their symbol maps are complete), then removes the maps. */
+async function perfWindows(run: Run): Promise<PerfWindow[]> {
+  try {
+    const windows: PerfWindow[] = [];
+    for (const { file, pid, ...window } of run.perf?.recorded ?? []) windows.push({ ...window, attribution: await attributeRecording(file, pid) });
+    return windows;
+  } finally {
+    for (const pid of perfPids) removePerfMap(pid);
+  }
 }
 
 interface Run {
@@ -159,6 +185,8 @@ interface Run {
   pools: Pools;
   /** Profile the full server during the first window of this scenario. */
   cpuProfile?: { scenario: ScenarioKey; variant: 'full' | 'off'; dir: string; done: boolean };
+  /** --perf: the scenarios whose first window of each variant perf records, and the recordings made (read after the run). */
+  perf?: { scenarios: ScenarioKey[]; dir: string; recorded: Array<Omit<PerfWindow, 'attribution'> & { file: string; pid: number }> };
   /** The soak's GC log: the file the full server's bench/gc-watch.ts appends to. */
   gcLog?: string;
 }
@@ -225,20 +253,28 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
   const prof = run.cpuProfile;
   // Only a window as fast as the server answers is profiled (the first of the scenario, always before its fixed-rate ones).
   const profiling = prof && !prof.done && !w.fixed && prof.scenario === w.s.key && w.variant === prof.variant;
+  // perf records each variant's first window of a --perf scenario (never a fixed-rate one), from the first snapshot to the window's end.
+  const perf = run.perf;
+  const recording = perf && !w.fixed && perf.scenarios.includes(w.s.key) && !perf.recorded.some((r) => r.scenario === w.s.key && r.variant === w.variant)
+    ? new PerfRecording(server.pid, join(perf.dir, `${w.variant}-${w.s.key}-${server.pid}.data`))
+    : undefined;
   let before: Awaited<ReturnType<typeof snap>> | undefined;
   let from = 0;
   const load = await run.worker.run(job, async () => {
     before = await snap('before');
     if (profiling) process.kill(server.pid, 'SIGUSR2');
+    recording?.start();
     from = Date.now();
   });
   const to = Date.now();
+  await recording?.stop();
   const after = await snap('after');
   if (profiling) {
     process.kill(server.pid, 'SIGUSR2');
     prof.done = true;
   }
   const b = before!;
+  if (recording) perf!.recorded.push({ scenario: w.s.key, variant: w.variant, requests: load.requests, procCpuMs: after.cpu - b.cpu, file: recording.file, pid: server.pid });
   return {
     scenario: w.s.key, variant: w.variant, connections: w.connections, round: w.round, ...(w.fixed ? { rate: w.fixed.rate } : {}), load,
     statements: b.counters.statements !== null && after.counters.statements !== null ? after.counters.statements - b.counters.statements : null,
@@ -393,7 +429,8 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const profileDir = args.cpuProfile ? join(repoRoot, 'bench', 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   sink = await startOtlpSink();
-  const nodeOptions = deployedNodeOptions();
+  // --perf: V8 writes a symbol map of its JIT code (/tmp/perf-<pid>.map) for perf to name JavaScript frames; every server alike.
+  const nodeOptions = `${deployedNodeOptions()}${args.perf ? ' --perf-basic-prof' : ''}`;
   const gcLog = args.soakSec === undefined ? undefined : gcLogFile();
   const servers = await startAll(
     built, dataset, secret, sink.url, nodeOptions, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined,
@@ -401,6 +438,13 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   );
   const run: Run = { args, p, dataset, nodeOptions, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] }, ...(gcLog ? { gcLog } : {}) };
   if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, variant: args.profileVariant, dir: profileDir, done: false };
+  if (args.perf) {
+    const dir = join(repoRoot, 'bench', '.tmp', 'perf');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    run.perf = { scenarios: args.perf, dir, recorded: [] };
+    perfPids = variants.map((v) => servers[v].pid);
+  }
   console.log(`servers ready in ${((performance.now() - started) / 1000).toFixed(1)} s: ${variants.map((v) => `${v} ${servers[v].url} (pid ${servers[v].pid})`).join(', ')}; full's spans go to ${sink.url}`);
   run.pools.ids = await idPool(servers.full.url, tokens['u-mgr-1'], p.poolSize);
   return run;
@@ -571,6 +615,7 @@ async function main(): Promise<void> {
   // Wall time of this process, a first-time seed left out.
   const elapsedSec = Math.round(performance.now() / 1000 - run.dataset.seedSec);
   await stopEverything();
+  const perf = run.perf ? await perfWindows(run) : undefined;
 
   const p = run.p;
   const meta = {
@@ -586,16 +631,19 @@ async function main(): Promise<void> {
   };
   const report: Report = {
     meta, cells, rssEndMb, measurements, ...(fixedRate ? { fixedRate } : {}), ...(exportStream ? { exportStream } : {}), ...(spanExport ? { spanExport } : {}),
+    ...(perf ? { perf } : {}),
   };
   const preamble = describeRun(meta);
   console.log(`\n${preamble}\n\n${renderTables(report)}`);
   if (run.cpuProfile?.done) console.log(`\n${profileSummary(run.cpuProfile.dir)}`);
+  const perfSection = perf ? renderPerf(perf, variants) : '';
+  if (perfSection) console.log(`\n${perfSection}`);
   // Partial or profiled runs never overwrite the day's complete results.
   const name = [
-    date, p.name === 'quick' ? 'quick' : '', args.only?.join('') ?? '', args.cpuProfile ? 'profiled' : '', args.compare ? 'compare' : '',
+    date, p.name === 'quick' ? 'quick' : '', args.only?.join('') ?? '', args.cpuProfile ? 'profiled' : '', args.perf ? 'perf' : '', args.compare ? 'compare' : '',
     args.switchOff ? `switch-off-${args.switchOff.join('-') || 'none'}` : '',
   ].filter(Boolean).join('-');
-  console.log(`\nwritten ${writeResults(report, name, preamble)} and .json`);
+  console.log(`\nwritten ${writeResults(report, name, preamble, perfSection)} and .json`);
   console.log(JSON.stringify(summaryLine(report)));
 }
 
@@ -604,7 +652,10 @@ function bail(code: number, message?: string): void {
   if (stopping) return;
   stopping = true;
   if (message) console.error(message);
-  void stopEverything().finally(() => process.exit(code));
+  void stopEverything().finally(() => {
+    for (const pid of perfPids) removePerfMap(pid);
+    process.exit(code);
+  });
 }
 process.on('SIGINT', () => bail(130, 'interrupted: stopping servers'));
 process.on('SIGTERM', () => bail(143));

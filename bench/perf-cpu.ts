@@ -1,0 +1,298 @@
+/**
+ * CPU time by component from Linux perf (`--perf S`), the servers side by side.
+ *
+ * V8's profiler (`--profile`) samples at fixed wall-clock intervals: a sample
+ * taken while the main thread sits in a syscall that the kernel preempted
+ * (a write that wakes a PostgreSQL backend, which then runs first) is charged
+ * to that syscall as if it were busy. In a quick S3 run it put 17.6 % of
+ * full's samples in `writeBuffer`; perf's CPU clock, on the same server in the
+ * same kind of run, 6.3 %. Here every sample is CPU time actually spent, kernel
+ * included, and the servers are recorded during their own windows of the same
+ * run, so the table says how many microseconds of CPU each component takes per
+ * request in full, off and the floor, and what full adds.
+ *
+ * The servers run with `--perf-basic-prof` (V8 writes /tmp/perf-<pid>.map, so
+ * perf can name JIT-compiled functions); `perf record -e cpu-clock -g -p <pid>`
+ * runs during the measured window only; `perf script` is read afterwards.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { componentOf } from './cpuprofile.js';
+import { table } from './report.js';
+
+/** Samples per second of CPU time per thread. */
+export const PERF_FREQUENCY = 999;
+
+/** One frame of a perf sample: its symbol and the object it came from. */
+export interface PerfFrame {
+  sym: string;
+  dso: string;
+}
+
+/** One sample: the thread and its stack, innermost frame first. */
+export interface PerfSample {
+  tid: number;
+  frames: PerfFrame[];
+}
+
+/** Why perf cannot record here, or undefined when it can. */
+export function perfUnavailable(): string | undefined {
+  if (process.platform !== 'linux') return 'perf runs on Linux only';
+  const version = spawnSync('perf', ['--version'], { encoding: 'utf8' });
+  if (version.error || version.status !== 0) return 'no `perf` on PATH (Debian: apt-get install linux-perf)';
+  const paranoid = Number(readFileSync('/proc/sys/kernel/perf_event_paranoid', 'utf8').trim());
+  if (paranoid > 1 && process.getuid?.() !== 0) {
+    return `kernel.perf_event_paranoid is ${paranoid}: perf may not record other processes (run as root, or sysctl kernel.perf_event_paranoid=1)`;
+  }
+  return undefined;
+}
+
+/** A `perf record` of one process, from start() until stop(). */
+export class PerfRecording {
+  private child: ChildProcess | undefined;
+  private exited: Promise<number | null> | undefined;
+
+  constructor(
+    readonly pid: number,
+    readonly file: string,
+  ) {}
+
+  start(): void {
+    const child = spawn('perf', ['record', '-e', 'cpu-clock', '-F', String(PERF_FREQUENCY), '-g', '-p', String(this.pid), '-o', this.file, '--quiet'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+    this.exited = new Promise((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code) => (code === 0 || code === null || this.stopping ? resolve(code) : reject(new Error(`perf record exited ${code}: ${stderr.trim()}`))));
+    });
+    this.child = child;
+  }
+
+  private stopping = false;
+
+  /** Ends the recording (SIGINT, as Ctrl-C does: perf writes its file and exits) and waits for the file. */
+  async stop(): Promise<void> {
+    if (!this.child || !this.exited) return;
+    this.stopping = true;
+    this.child.kill('SIGINT');
+    const timer = setTimeout(() => this.child?.kill('SIGKILL'), 10_000);
+    try {
+      await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!existsSync(this.file)) throw new Error(`perf record left no ${this.file}`);
+  }
+}
+
+/**
+ * Parses `perf script -F tid,ip,sym,dso`: a line with the thread id opens a
+ * sample, each tab-indented line after it is a frame (`<ip> <symbol> (<dso>)`),
+ * a blank line closes it.
+ */
+export async function* parsePerfScript(lines: AsyncIterable<string> | Iterable<string>): AsyncGenerator<PerfSample> {
+  let current: PerfSample | undefined;
+  for await (const line of lines) {
+    if (line.trim() === '') {
+      if (current) yield current;
+      current = undefined;
+      continue;
+    }
+    if (!line.startsWith('\t')) {
+      if (current) yield current;
+      const tid = Number(line.trim().split(/\s+/)[0]);
+      current = Number.isInteger(tid) ? { tid, frames: [] } : undefined;
+      continue;
+    }
+    if (!current) continue;
+    const frame = /^\s*[0-9a-f]+\s+(.*?)\s+\(([^()]*)\)\s*$/.exec(line);
+    if (frame) current.frames.push({ sym: frame[1]!, dso: frame[2]! });
+  }
+  if (current) yield current;
+}
+
+/** A JavaScript frame as `--perf-basic-prof` names it: `JS:*name url:line:col` (older Node: `LazyCompile:*name …`). */
+const JS_FRAME = /^(?:JS|LazyCompile|Function|Script):[*~^+]?(.*?)\s*((?:file:\/\/|node:|\/)\S*?):\d+:\d+$/;
+
+const GC = /^v8::internal::(?:Scavenger|ScavengerCollector|Heap::|MarkCompact|MinorMarkCompact|MinorMarkSweep|Sweeper|ConcurrentMarking|IncrementalMarking|MarkingVisitor|MarkingBarrier|ScavengeJob|EvacuateVisitor|FullEvacuator|YoungGenerationMarking)/;
+const COMPILER = /^v8::internal::(?:Compiler::|compiler::|baseline::|maglev::|Parser|ParserBase|BytecodeGenerator|interpreter::BytecodeGenerator|Compile|OptimizingCompileDispatcher)/;
+const isKernel = (f: PerfFrame) => f.dso === '[kernel.kallsyms]' || f.dso.startsWith('[kernel');
+
+/** CPU samples charged to components, per thread kind, with the kernel's part of each. */
+export interface Attribution {
+  /** All samples of the process. */
+  samples: number;
+  /** Samples of its main thread (the event loop). */
+  mainSamples: number;
+  /** Main-thread samples per component, and of them the ones inside the kernel. */
+  main: Record<string, { samples: number; kernel: number }>;
+  /** Samples of every other thread (V8's GC and compiler helpers, libuv's pool), by kind. */
+  other: Record<string, number>;
+}
+
+/**
+ * Charges each sample to a component. On the main thread: the component (a
+ * package, a folder of src/) of the innermost JavaScript frame outside Node's
+ * own library, with everything under it charged to it too: Node's streams,
+ * sockets and buffers it called, builtins, the kernel. So a socket write is
+ * charged to the package that wrote, a row's UTF-8 decoding to the driver that
+ * decoded it. Only stacks with nothing but Node's library above them (the HTTP
+ * server's parser, timers) are `node:internal`. V8's garbage collection and
+ * compilation are charged to `(garbage collector)` and `(V8 compiler)` when
+ * they sit between the sample and its innermost JavaScript frame. A
+ * main-thread sample with no JavaScript frame is the event loop itself
+ * (`(event loop, native)`: epoll, libuv, callbacks before they enter
+ * JavaScript). Other threads are counted by kind only.
+ */
+export function attribute(samples: Iterable<PerfSample>, mainTid: number): Attribution {
+  const out: Attribution = { samples: 0, mainSamples: 0, main: {}, other: {} };
+  for (const s of samples) {
+    out.samples += 1;
+    if (s.tid !== mainTid) {
+      const kind = s.frames.some((f) => GC.test(f.sym)) ? '(garbage collector)' : s.frames.some((f) => COMPILER.test(f.sym)) ? '(V8 compiler)' : '(other native)';
+      out.other[kind] = (out.other[kind] ?? 0) + 1;
+      continue;
+    }
+    out.mainSamples += 1;
+    let component: string | undefined;
+    let inNode = false;
+    for (const f of s.frames) {
+      if (!inNode && GC.test(f.sym)) {
+        component = '(garbage collector)';
+        break;
+      }
+      if (!inNode && COMPILER.test(f.sym)) {
+        component = '(V8 compiler)';
+        break;
+      }
+      const js = JS_FRAME.exec(f.sym);
+      if (!js) continue;
+      // Node's own library (streams, sockets, buffers) is charged to whoever called into it.
+      if (js[2]!.startsWith('node:')) {
+        inNode = true;
+        continue;
+      }
+      component = componentOf(js[2]!, js[1] || '(anonymous)');
+      break;
+    }
+    component ??= inNode ? 'node:internal' : '(event loop, native)';
+    const entry = (out.main[component] ??= { samples: 0, kernel: 0 });
+    entry.samples += 1;
+    if (s.frames[0] && isKernel(s.frames[0])) entry.kernel += 1;
+  }
+  return out;
+}
+
+/** Reads a recording's samples through `perf script` and attributes them (see attribute()). */
+export async function attributeRecording(file: string, pid: number): Promise<Attribution> {
+  const child = spawn('perf', ['script', '-i', file, '-F', 'tid,ip,sym,dso'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+  const collected: PerfSample[] = [];
+  for await (const sample of parsePerfScript(lines)) collected.push(sample);
+  const code = await exited;
+  if (code !== 0) throw new Error(`perf script -i ${file} exited ${code}`);
+  return attribute(collected, pid);
+}
+
+/** Removes the JIT symbol map V8 wrote for a process run with --perf-basic-prof (it grows for the process's life). */
+export function removePerfMap(pid: number): void {
+  rmSync(`/tmp/perf-${pid}.map`, { force: true });
+}
+
+/** One recorded window: whose, of which scenario, how many requests it served, and the attribution. */
+export interface PerfWindow {
+  scenario: string;
+  variant: string;
+  requests: number;
+  /** The server's CPU over the window from /proc, ms: what the samples should roughly add up to. */
+  procCpuMs: number;
+  attribution: Attribution;
+}
+
+/** Per-request microseconds of CPU, as perf counted it. */
+const usPerRequest = (samples: number, requests: number) => (requests > 0 ? ((samples / PERF_FREQUENCY) * 1e6) / requests : NaN);
+
+export interface PerfRow {
+  component: string;
+  /** µs of main-thread CPU per request, per variant (NaN when it did not run). */
+  us: Record<string, number>;
+  /** Of that, in the kernel. */
+  kernelUs: Record<string, number>;
+}
+
+/** One scenario's windows as rows: components by what full spends on them more than off, then the totals. */
+export function perfRows(windows: PerfWindow[], variants: readonly string[]): { rows: PerfRow[]; totals: Record<string, { main: number; all: number; proc: number; kernel: number }> } {
+  const byVariant = new Map(windows.map((w) => [w.variant, w]));
+  const names = new Set<string>();
+  for (const w of windows) for (const name of Object.keys(w.attribution.main)) names.add(name);
+  const rows: PerfRow[] = [...names].map((component) => {
+    const us: Record<string, number> = {};
+    const kernelUs: Record<string, number> = {};
+    for (const v of variants) {
+      const w = byVariant.get(v);
+      const entry = w?.attribution.main[component];
+      us[v] = w ? usPerRequest(entry?.samples ?? 0, w.requests) : NaN;
+      kernelUs[v] = w ? usPerRequest(entry?.kernel ?? 0, w.requests) : NaN;
+    }
+    return { component, us, kernelUs };
+  });
+  const extra = (r: PerfRow) => (r.us.full ?? 0) - (Number.isNaN(r.us.off ?? NaN) ? 0 : (r.us.off ?? 0));
+  rows.sort((a, b) => extra(b) - extra(a) || (b.us.full ?? 0) - (a.us.full ?? 0));
+  const totals: Record<string, { main: number; all: number; proc: number; kernel: number }> = {};
+  for (const v of variants) {
+    const w = byVariant.get(v);
+    if (!w) continue;
+    const kernel = Object.values(w.attribution.main).reduce((n, e) => n + e.kernel, 0);
+    totals[v] = {
+      main: usPerRequest(w.attribution.mainSamples, w.requests),
+      all: usPerRequest(w.attribution.samples, w.requests),
+      proc: w.requests > 0 ? (w.procCpuMs * 1000) / w.requests : NaN,
+      kernel: usPerRequest(kernel, w.requests),
+    };
+  }
+  return { rows, totals };
+}
+
+const us = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(1));
+
+/** The markdown section of a --perf run: one table per scenario recorded. */
+export function renderPerf(windows: PerfWindow[], variants: readonly string[], minUs = 2): string {
+  const out = [
+    '### CPU by component (perf, main thread)',
+    '',
+    `Linux perf's CPU clock (${PERF_FREQUENCY} Hz) on each server during its own first window of the scenario, servers run with --perf-basic-prof. ` +
+      'µs of CPU per request on the main thread (the event loop), charged to the innermost JavaScript frame outside Node\'s own library, with the Node, native and kernel ' +
+      'frames under it (a socket write to the package that wrote; GC and V8 compilation apart); "kernel" is the part of it inside the kernel (syscalls, page faults, wake-ups). ' +
+      `Rows under ${minUs} µs in every variant are left out. perf's own cost slows every server; compare the variants, not these figures with other runs.`,
+    '',
+  ];
+  for (const scenario of [...new Set(windows.map((w) => w.scenario))]) {
+    const mine = windows.filter((w) => w.scenario === scenario);
+    const present = variants.filter((v) => mine.some((w) => w.variant === v));
+    const { rows, totals } = perfRows(mine, present);
+    const header = ['component', ...present.map((v) => `${v} µs/req (kernel)`), ...(present.includes('full') && present.includes('off') ? ['full − off'] : [])];
+    const body = rows
+      .filter((r) => present.some((v) => (r.us[v] ?? 0) >= minUs))
+      .map((r) => [
+        r.component,
+        ...present.map((v) => `${us(r.us[v])} (${us(r.kernelUs[v])})`),
+        ...(present.includes('full') && present.includes('off') ? [us((r.us.full ?? 0) - (r.us.off ?? 0))] : []),
+      ]);
+    const totalRow = (label: string, pick: (t: { main: number; all: number; proc: number; kernel: number }) => number, kernel?: (t: { kernel: number }) => number) => [
+      label,
+      ...present.map((v) => (totals[v] ? `${us(pick(totals[v]))}${kernel ? ` (${us(kernel(totals[v]))})` : ''}` : '—')),
+      ...(present.includes('full') && present.includes('off') && totals.full && totals.off ? [us(pick(totals.full) - pick(totals.off))] : []),
+    ];
+    body.push(totalRow('**main thread**', (t) => t.main, (t) => t.kernel), totalRow('all threads (perf)', (t) => t.all), totalRow('all threads (/proc)', (t) => t.proc));
+    const requests = mine.map((w) => `${w.variant} ${w.requests}`).join(', ');
+    out.push(`**${scenario}** (requests in the recorded windows: ${requests})`, '', table(header, body), '');
+  }
+  return out.join('\n');
+}
