@@ -502,7 +502,7 @@ export function describeRun(m: RunMeta): string {
   return [
     `# custos benchmark — ${m.started} (${m.mode})`,
     '',
-    `commit ${m.commit} · node ${m.node}, custos compiled by tsc as the image runs it (NODE_OPTIONS ${m.nodeOptions}, the image's) · ${m.cpu} · load average ${la(m.loadavgStart)} at start, ${la(m.loadavgEnd)} at end`,
+    `commit ${m.commit} · node ${m.node}, custos compiled by tsc as the image runs it (NODE_OPTIONS ${m.nodeOptions}: the image's, with the old-generation limit Node sets in the base Deployment's container) · ${m.cpu} · load average ${la(m.loadavgStart)} at start, ${la(m.loadavgEnd)} at end`,
     `dataset ${database}: ${customers} customers, ${orders} orders${m.seedSec ? ` (seeded in this run: ${m.seedSec} s)` : ' (reused)'}`,
     `windows: ${m.windows.warmupSec} s warm-up + ${m.windows.durationSec} s measured, ${m.windows.rounds} round(s) interleaved full → off → floor; run took ${m.elapsedSec} s`,
     ...(m.compare

@@ -14,6 +14,7 @@ import { profileSummary } from './cpuprofile.js';
 import { attributeRecording, PerfRecording, perfUnavailable, removePerfMap, renderPerf, type PerfWindow } from './perf-cpu.js';
 import { analyzeAuditTrail, ensureDataset, postgresServer, type Dataset } from './dataset.js';
 import { measureExport } from './export-stream.js';
+import { podHeapOption } from './heap.js';
 import { readGcLog } from './gc-log.js';
 import type { LoadJob } from './load-worker.js';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
@@ -433,7 +434,9 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   sink = await startOtlpSink();
   // --perf: V8 writes a symbol map of its JIT code (/tmp/perf-<pid>.map) for perf to name JavaScript frames; every server alike.
-  const nodeOptions = `${deployedNodeOptions()}${args.perf ? ' --perf-basic-prof' : ''}`;
+  // The image's options, V8's heap sized as Node sizes it in the base Deployment's container (bench/heap.ts).
+  const image = deployedNodeOptions();
+  const nodeOptions = [image, podHeapOption(repoRoot, image), args.perf ? '--perf-basic-prof' : undefined].filter(Boolean).join(' ');
   const gcLog = args.soakSec === undefined ? undefined : gcLogFile();
   const servers = await startAll(
     built, dataset, secret, sink.url, nodeOptions, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined,
