@@ -52,6 +52,7 @@ export function perfUnavailable(): string | undefined {
 export class PerfRecording {
   private child: ChildProcess | undefined;
   private exited: Promise<number | null> | undefined;
+  private stopping = false;
 
   constructor(
     readonly pid: number,
@@ -68,10 +69,10 @@ export class PerfRecording {
       child.once('error', reject);
       child.once('exit', (code) => (code === 0 || code === null || this.stopping ? resolve(code) : reject(new Error(`perf record exited ${code}: ${stderr.trim()}`))));
     });
+    // A perf that fails before stop() is reported there, not as an unhandled rejection meanwhile.
+    this.exited.catch(() => undefined);
     this.child = child;
   }
-
-  private stopping = false;
 
   /** Ends the recording (SIGINT, as Ctrl-C does: perf writes its file and exits) and waits for the file. */
   async stop(): Promise<void> {

@@ -433,8 +433,8 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const profileDir = args.cpuProfile ? join(repoRoot, 'bench', 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   sink = await startOtlpSink();
-  // --perf: V8 writes a symbol map of its JIT code (/tmp/perf-<pid>.map) for perf to name JavaScript frames; every server alike.
-  // The image's options, V8's heap sized as Node sizes it in the base Deployment's container (bench/heap.ts).
+  // The image's options, V8's heap sized as Node sizes it in the base Deployment's container (bench/heap.ts), and with
+  // --perf a symbol map of V8's JIT code (/tmp/perf-<pid>.map) for perf to name JavaScript frames; every server alike.
   const image = deployedNodeOptions();
   const nodeOptions = [image, podHeapOption(repoRoot, image), args.perf ? '--perf-basic-prof' : undefined].filter(Boolean).join(' ');
   const gcLog = args.soakSec === undefined ? undefined : gcLogFile();
