@@ -220,6 +220,14 @@ export interface PerfWindow {
 /** Per-request microseconds of CPU, as perf counted it. */
 const usPerRequest = (samples: number, requests: number) => (requests > 0 ? ((samples / PERF_FREQUENCY) * 1e6) / requests : NaN);
 
+/** A variant's totals, µs per request: main thread (and of it the kernel), all threads by perf, and by /proc. */
+export interface PerfTotals {
+  main: number;
+  kernel: number;
+  all: number;
+  proc: number;
+}
+
 export interface PerfRow {
   component: string;
   /** µs of main-thread CPU per request, per variant (NaN when it did not run). */
@@ -229,7 +237,7 @@ export interface PerfRow {
 }
 
 /** One scenario's windows as rows: components by what full spends on them more than off, then the totals. */
-export function perfRows(windows: PerfWindow[], variants: readonly string[]): { rows: PerfRow[]; totals: Record<string, { main: number; all: number; proc: number; kernel: number }> } {
+export function perfRows(windows: PerfWindow[], variants: readonly string[]): { rows: PerfRow[]; totals: Record<string, PerfTotals> } {
   const byVariant = new Map(windows.map((w) => [w.variant, w]));
   const names = new Set<string>();
   for (const w of windows) for (const name of Object.keys(w.attribution.main)) names.add(name);
@@ -244,9 +252,10 @@ export function perfRows(windows: PerfWindow[], variants: readonly string[]): { 
     }
     return { component, us, kernelUs };
   });
-  const extra = (r: PerfRow) => (r.us.full ?? 0) - (Number.isNaN(r.us.off ?? NaN) ? 0 : (r.us.off ?? 0));
+  // An absent variant's NaN counts as nothing.
+  const extra = (r: PerfRow) => (r.us.full || 0) - (r.us.off || 0);
   rows.sort((a, b) => extra(b) - extra(a) || (b.us.full ?? 0) - (a.us.full ?? 0));
-  const totals: Record<string, { main: number; all: number; proc: number; kernel: number }> = {};
+  const totals: Record<string, PerfTotals> = {};
   for (const v of variants) {
     const w = byVariant.get(v);
     if (!w) continue;
@@ -278,18 +287,19 @@ export function renderPerf(windows: PerfWindow[], variants: readonly string[], m
     const mine = windows.filter((w) => w.scenario === scenario);
     const present = variants.filter((v) => mine.some((w) => w.variant === v));
     const { rows, totals } = perfRows(mine, present);
-    const header = ['component', ...present.map((v) => `${v} µs/req (kernel)`), ...(present.includes('full') && present.includes('off') ? ['full − off'] : [])];
+    const both = present.includes('full') && present.includes('off');
+    const header = ['component', ...present.map((v) => `${v} µs/req (kernel)`), ...(both ? ['full − off'] : [])];
     const body = rows
       .filter((r) => present.some((v) => (r.us[v] ?? 0) >= minUs))
       .map((r) => [
         r.component,
         ...present.map((v) => `${us(r.us[v])} (${us(r.kernelUs[v])})`),
-        ...(present.includes('full') && present.includes('off') ? [us((r.us.full ?? 0) - (r.us.off ?? 0))] : []),
+        ...(both ? [us((r.us.full ?? 0) - (r.us.off ?? 0))] : []),
       ]);
-    const totalRow = (label: string, pick: (t: { main: number; all: number; proc: number; kernel: number }) => number, kernel?: (t: { kernel: number }) => number) => [
+    const totalRow = (label: string, pick: (t: PerfTotals) => number, kernel?: (t: PerfTotals) => number) => [
       label,
       ...present.map((v) => (totals[v] ? `${us(pick(totals[v]))}${kernel ? ` (${us(kernel(totals[v]))})` : ''}` : '—')),
-      ...(present.includes('full') && present.includes('off') && totals.full && totals.off ? [us(pick(totals.full) - pick(totals.off))] : []),
+      ...(both && totals.full && totals.off ? [us(pick(totals.full) - pick(totals.off))] : []),
     ];
     body.push(totalRow('**main thread**', (t) => t.main, (t) => t.kernel), totalRow('all threads (perf)', (t) => t.all), totalRow('all threads (/proc)', (t) => t.proc));
     const requests = mine.map((w) => `${w.variant} ${w.requests}`).join(', ');
