@@ -14,9 +14,19 @@
  * The servers run with `--perf-basic-prof` (V8 writes /tmp/perf-<pid>.map, so
  * perf can name JIT-compiled functions); `perf record -e cpu-clock -g -p <pid>`
  * runs during the measured window only; `perf script` is read afterwards.
+ *
+ * V8 only appends to that map: when a function's code is thrown away (a
+ * deoptimization, a tier-up, code-space compaction), the next code placed at
+ * that address gets a line of its own and the old line stays. perf names an
+ * address by any line that covers it: in a quick S1 run, the optimized code of
+ * the socket's read callback (`onStreamRead`) sat where an audit function's
+ * had been, and perf charged every row postgres.js parsed under it to the
+ * audit. So each window is read against the map as it stood when the window
+ * ended, each address named by the last line that covered it then
+ * (`currentSymbols`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { componentOf } from './cpuprofile.js';
 import { table } from './report.js';
@@ -75,6 +85,9 @@ export class PerfRecording {
   }
 
   /** Ends the recording (SIGINT, as Ctrl-C does: perf writes its file and exits) and waits for the file. */
+  /** The JIT symbol map's length when the recording stopped: the lines written by then name the window's code. */
+  mapBytes: number | undefined;
+
   async stop(): Promise<void> {
     if (!this.child || !this.exited) return;
     this.stopping = true;
@@ -86,7 +99,104 @@ export class PerfRecording {
       clearTimeout(timer);
     }
     if (!existsSync(this.file)) throw new Error(`perf record left no ${this.file}`);
+    this.mapBytes = existsSync(perfMapPath(this.pid)) ? statSync(perfMapPath(this.pid)).size : undefined;
   }
+}
+
+/** Where V8 (`--perf-basic-prof`) writes the symbol map of a process's JIT code, and where perf reads it. */
+export const perfMapPath = (pid: number) => `/tmp/perf-${pid}.map`;
+
+/** One line of a perf map: code at [start, start + size) named `name`. */
+export interface JitSymbol {
+  start: number;
+  size: number;
+  name: string;
+}
+
+/** The lines of a perf map (`<start hex> <size hex> <name>`), in the order written; anything else is skipped. */
+export function parsePerfMap(text: string): JitSymbol[] {
+  const out: JitSymbol[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-fA-F]+) ([0-9a-fA-F]+) (.+)$/.exec(line);
+    if (!m) continue;
+    const size = Number.parseInt(m[2]!, 16);
+    if (size > 0) out.push({ start: Number.parseInt(m[1]!, 16), size, name: m[3]! });
+  }
+  return out;
+}
+
+/**
+ * The map with each address named by the last line that covers it, as
+ * non-overlapping ranges in address order (adjacent pieces of one line
+ * merged): what perf needs to name code that V8 put where other code had
+ * been. A sweep over the lines' boundaries, with the latest line still open
+ * on top of a heap.
+ */
+export function currentSymbols(symbols: readonly JitSymbol[]): JitSymbol[] {
+  const order = symbols.map((_, i) => i).sort((a, b) => symbols[a]!.start - symbols[b]!.start);
+  const bounds = [...new Set(symbols.flatMap((s) => [s.start, s.start + s.size]))].sort((a, b) => a - b);
+  const end = (i: number) => symbols[i]!.start + symbols[i]!.size;
+  const open = new MaxHeap();
+  const out: Array<JitSymbol & { line: number }> = [];
+  let next = 0;
+  for (let b = 0; b + 1 < bounds.length; b++) {
+    const from = bounds[b]!;
+    const to = bounds[b + 1]!;
+    while (next < order.length && symbols[order[next]!]!.start <= from) open.push(order[next++]!);
+    while (open.size > 0 && end(open.top()) <= from) open.pop();
+    if (open.size === 0) continue;
+    const line = open.top();
+    const last = out.at(-1);
+    if (last && last.line === line && last.start + last.size === from) last.size += to - from;
+    else out.push({ start: from, size: to - from, name: symbols[line]!.name, line });
+  }
+  return out.map(({ start, size, name }) => ({ start, size, name }));
+}
+
+/** A max-heap of line numbers (the latest line on top). */
+class MaxHeap {
+  private readonly items: number[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  top(): number {
+    return this.items[0]!;
+  }
+
+  push(value: number): void {
+    const a = this.items;
+    a.push(value);
+    for (let i = a.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (a[parent]! >= a[i]!) break;
+      [a[parent], a[i]] = [a[i]!, a[parent]!];
+      i = parent;
+    }
+  }
+
+  pop(): void {
+    const a = this.items;
+    const last = a.pop()!;
+    if (a.length === 0) return;
+    a[0] = last;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let top = i;
+      if (l < a.length && a[l]! > a[top]!) top = l;
+      if (r < a.length && a[r]! > a[top]!) top = r;
+      if (top === i) break;
+      [a[top], a[i]] = [a[i]!, a[top]!];
+      i = top;
+    }
+  }
+}
+
+/** A perf map's text for these symbols. */
+export function formatPerfMap(symbols: readonly JitSymbol[]): string {
+  return symbols.map((s) => `${s.start.toString(16)} ${s.size.toString(16)} ${s.name}\n`).join('');
 }
 
 /**
@@ -187,8 +297,15 @@ export function attribute(samples: Iterable<PerfSample>, mainTid: number): Attri
   return out;
 }
 
-/** Reads a recording's samples through `perf script` and attributes them (see attribute()). */
-export async function attributeRecording(file: string, pid: number): Promise<Attribution> {
+/**
+ * Reads a recording's samples through `perf script` and attributes them (see
+ * attribute()). With `map` (the process's perf map as V8 wrote it, up to the
+ * window's end), perf first gets that map with stale lines resolved
+ * (currentSymbols), written where it reads it: only once the process has
+ * stopped writing there.
+ */
+export async function attributeRecording(file: string, pid: number, map?: string): Promise<Attribution> {
+  if (map !== undefined) writeFileSync(perfMapPath(pid), formatPerfMap(currentSymbols(parsePerfMap(map))));
   const child = spawn('perf', ['script', '-i', file, '-F', 'tid,ip,sym,dso'], { stdio: ['ignore', 'pipe', 'ignore'] });
   const exited = new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
@@ -204,7 +321,7 @@ export async function attributeRecording(file: string, pid: number): Promise<Att
 
 /** Removes the JIT symbol map V8 wrote for a process run with --perf-basic-prof (it grows for the process's life). */
 export function removePerfMap(pid: number): void {
-  rmSync(`/tmp/perf-${pid}.map`, { force: true });
+  rmSync(perfMapPath(pid), { force: true });
 }
 
 /** One recorded window: whose, of which scenario, how many requests it served, and the attribution. */

@@ -11,7 +11,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { profileSummary } from './cpuprofile.js';
-import { attributeRecording, PerfRecording, perfUnavailable, removePerfMap, renderPerf, type PerfWindow } from './perf-cpu.js';
+import { attributeRecording, PerfRecording, perfMapPath, perfUnavailable, removePerfMap, renderPerf, type PerfWindow } from './perf-cpu.js';
 import { analyzeAuditTrail, ensureDataset, postgresServer, type Dataset } from './dataset.js';
 import { measureExport } from './export-stream.js';
 import { podHeapOption } from './heap.js';
@@ -161,11 +161,21 @@ async function stopEverything(): Promise<void> {
   await compareSink?.close();
 }
 
-/** Reads each --perf recording (the servers stopped, so their symbol maps are complete), then removes the maps. */
+/**
+ * Reads each --perf recording against its server's symbol map as it stood at
+ * the window's end (the servers stopped: their maps are complete and nothing
+ * writes them any more), then removes the maps.
+ */
 async function perfWindows(run: Run): Promise<PerfWindow[]> {
   try {
+    const maps = new Map<number, Buffer | null>();
     const windows: PerfWindow[] = [];
-    for (const { file, pid, ...window } of run.perf?.recorded ?? []) windows.push({ ...window, attribution: await attributeRecording(file, pid) });
+    for (const { file, pid, mapBytes, ...window } of run.perf?.recorded ?? []) {
+      if (!maps.has(pid)) maps.set(pid, existsSync(perfMapPath(pid)) ? readFileSync(perfMapPath(pid)) : null);
+      const map = maps.get(pid);
+      const asOfWindow = map && mapBytes !== undefined ? map.subarray(0, mapBytes).toString('utf8') : undefined;
+      windows.push({ ...window, attribution: await attributeRecording(file, pid, asOfWindow) });
+    }
     return windows;
   } finally {
     for (const pid of perfPids) removePerfMap(pid);
@@ -187,7 +197,7 @@ interface Run {
   /** Profile the full server during the first window of this scenario. */
   cpuProfile?: { scenario: ScenarioKey; variant: 'full' | 'off'; dir: string; done: boolean };
   /** --perf: the scenarios whose first window of each variant perf records, and the recordings made (read after the run). */
-  perf?: { scenarios: ScenarioKey[]; dir: string; recorded: Array<Omit<PerfWindow, 'attribution'> & { file: string; pid: number }> };
+  perf?: { scenarios: ScenarioKey[]; dir: string; recorded: Array<Omit<PerfWindow, 'attribution'> & { file: string; pid: number; mapBytes: number | undefined }> };
   /** The soak's GC log: the file the full server's bench/gc-watch.ts appends to. */
   gcLog?: string;
 }
@@ -278,7 +288,7 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
     prof.done = true;
   }
   const b = before!;
-  if (recording) perf!.recorded.push({ scenario: w.s.key, variant: w.variant, requests: load.requests, procCpuMs: after.cpu - b.cpu, file: recording.file, pid: server.pid });
+  if (recording) perf!.recorded.push({ scenario: w.s.key, variant: w.variant, requests: load.requests, procCpuMs: after.cpu - b.cpu, file: recording.file, pid: server.pid, mapBytes: recording.mapBytes });
   return {
     scenario: w.s.key, variant: w.variant, connections: w.connections, round: w.round, ...(w.fixed ? { rate: w.fixed.rate } : {}), load,
     statements: b.counters.statements !== null && after.counters.statements !== null ? after.counters.statements - b.counters.statements : null,

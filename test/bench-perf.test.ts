@@ -1,6 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { attribute, parsePerfScript, PERF_FREQUENCY, perfRows, renderPerf, type PerfFrame, type PerfSample, type PerfWindow } from '../bench/perf-cpu.js';
+import {
+  attribute,
+  currentSymbols,
+  formatPerfMap,
+  parsePerfMap,
+  parsePerfScript,
+  PERF_FREQUENCY,
+  perfRows,
+  renderPerf,
+  type JitSymbol,
+  type PerfFrame,
+  type PerfSample,
+  type PerfWindow,
+} from '../bench/perf-cpu.js';
 
 /** `perf script -F tid,ip,sym,dso` as perf printed it for a custos server run with --perf-basic-prof (trimmed stacks). */
 const recorded = `
@@ -147,5 +160,50 @@ describe('the per-request table', () => {
     expect(md).toMatch(/\| postgres +\| 300\.0 \(100\.0\) +\| 200\.0 \(50\.0\) +\| 200\.0 \(100\.0\) +\| 100\.0 +\|/);
     expect(md).toMatch(/\| src\/audit\/ +\| 100\.0 \(0\.0\) +\| 0\.0 \(0\.0\) +\| 0\.0 \(0\.0\) +\| 100\.0 +\|/);
     expect(md).toMatch(/\| \*\*main thread\*\* +\| 400\.0 \(100\.0\) +\| 200\.0 \(50\.0\) +\| 200\.0 \(100\.0\) +\| 200\.0 +\|/);
+  });
+});
+
+describe('the JIT symbol map as it stood', () => {
+  /** The name perf would give `address` from non-overlapping symbols. */
+  const nameAt = (symbols: readonly JitSymbol[], address: number) => symbols.find((s) => s.start <= address && address < s.start + s.size)?.name;
+
+  it('names an address by the code V8 put there last, as in the run where the socket reader took over an audit function\'s place', () => {
+    // Lines of /tmp/perf-6913.map (session 20), in the order V8 wrote them.
+    const map = [
+      '7fd942a4f400 1654 JS:^flushBatch file:///work/main/dist/audit/store.js:148:21',
+      '7fd942bca180 36e8 JS:*flushBatch file:///work/main/dist/audit/store.js:148:21',
+      '7fd942bca180 bc8 JS:*onStreamRead node:internal/stream_base_commons:168:22',
+      'not a map line',
+      '7fd942bcadc0 114 JS:*isSQLWrapper file:///work/main/node_modules/drizzle-orm/sql/sql.js:11:22',
+      '',
+    ].join('\n');
+    const symbols = currentSymbols(parsePerfMap(map));
+    // The return address perf found in onStreamRead's frame, which it had named flushBatch.
+    expect(nameAt(symbols, 0x7fd942bca7e0)).toBe('JS:*onStreamRead node:internal/stream_base_commons:168:22');
+    // What onStreamRead and isSQLWrapper do not cover is still the older flushBatch's.
+    expect(nameAt(symbols, 0x7fd942bcad50)).toBe('JS:*flushBatch file:///work/main/dist/audit/store.js:148:21');
+    expect(nameAt(symbols, 0x7fd942bcadc0)).toBe('JS:*isSQLWrapper file:///work/main/node_modules/drizzle-orm/sql/sql.js:11:22');
+    expect(nameAt(symbols, 0x7fd942bcd000)).toBe('JS:*flushBatch file:///work/main/dist/audit/store.js:148:21');
+    expect(nameAt(symbols, 0x7fd942bcd868)).toBeUndefined();
+    expect(formatPerfMap(symbols).split('\n')[0]).toBe('7fd942a4f400 1654 JS:^flushBatch file:///work/main/dist/audit/store.js:148:21');
+  });
+
+  it('gives every address the last line covering it, in ordered ranges that never overlap', () => {
+    const line = fc.record({ start: fc.integer({ min: 0, max: 200 }), size: fc.integer({ min: 1, max: 60 }) });
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 40 }), (lines) => {
+        const symbols = lines.map((l, i) => ({ ...l, name: `JS:*f${i} file:///x.js:${i}:1` }));
+        const current = currentSymbols(parsePerfMap(formatPerfMap(symbols)));
+        for (const [i, s] of current.entries()) {
+          expect(s.size).toBeGreaterThan(0);
+          if (i > 0) expect(s.start).toBeGreaterThanOrEqual(current[i - 1]!.start + current[i - 1]!.size);
+        }
+        for (let address = 0; address < 262; address++) {
+          const last = symbols.findLast((s) => s.start <= address && address < s.start + s.size);
+          expect(nameAt(current, address)).toBe(last?.name);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
