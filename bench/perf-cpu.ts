@@ -84,10 +84,10 @@ export class PerfRecording {
     this.child = child;
   }
 
-  /** Ends the recording (SIGINT, as Ctrl-C does: perf writes its file and exits) and waits for the file. */
   /** The JIT symbol map's length when the recording stopped: the lines written by then name the window's code. */
   mapBytes: number | undefined;
 
+  /** Ends the recording (SIGINT, as Ctrl-C does: perf writes its file and exits) and waits for the file. */
   async stop(): Promise<void> {
     if (!this.child || !this.exited) return;
     this.stopping = true;
@@ -113,10 +113,14 @@ export interface JitSymbol {
   name: string;
 }
 
-/** The lines of a perf map (`<start hex> <size hex> <name>`), in the order written; anything else is skipped. */
+/**
+ * The lines of a perf map (`<start hex> <size hex> <name>`), in the order
+ * written; anything else is skipped, and so is a last line without its
+ * newline (V8 was writing it when the map was read).
+ */
 export function parsePerfMap(text: string): JitSymbol[] {
   const out: JitSymbol[] = [];
-  for (const line of text.split('\n')) {
+  for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) {
     const m = /^([0-9a-fA-F]+) ([0-9a-fA-F]+) (.+)$/.exec(line);
     if (!m) continue;
     const size = Number.parseInt(m[2]!, 16);

@@ -188,6 +188,12 @@ describe('the JIT symbol map as it stood', () => {
     expect(formatPerfMap(symbols).split('\n')[0]).toBe('7fd942a4f400 1654 JS:^flushBatch file:///work/main/dist/audit/store.js:148:21');
   });
 
+  it('leaves out a line V8 had not finished writing when the map was read', () => {
+    const map = '7fd942a4f400 1654 JS:^flushBatch file:///work/main/dist/audit/store.js:148:21\n7fd942bca180 bc8 JS:*onStre';
+    expect(parsePerfMap(map)).toEqual([{ start: 0x7fd942a4f400, size: 0x1654, name: 'JS:^flushBatch file:///work/main/dist/audit/store.js:148:21' }]);
+    expect(parsePerfMap(`${map}amRead node:internal/stream_base_commons:168:22\n`)).toHaveLength(2);
+  });
+
   it('gives every address the last line covering it, in ordered ranges that never overlap', () => {
     const line = fc.record({ start: fc.integer({ min: 0, max: 200 }), size: fc.integer({ min: 1, max: 60 }) });
     fc.assert(
