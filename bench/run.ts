@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './args.js';
 import { profileSummary } from './cpuprofile.js';
 import { attributeRecording, PerfRecording, perfMapPath, perfUnavailable, removePerfMap, renderPerf, type PerfWindow } from './perf-cpu.js';
 import { analyzeAuditTrail, ensureDataset, postgresServer, type Dataset } from './dataset.js';
@@ -21,10 +21,10 @@ import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
 import {
   describeRun, figuresOf, isFigures, renderTables, summaryLine, writeResults, type Cell, type FixedRate, type Measurement, type Report, type SpanExport,
 } from './report.js';
-import { auditScenario, bodiesOf, checkReply, idPool, interleave, post, scenarioKeys, scenarios, type Pools, type Scenario, type ScenarioKey } from './scenarios.js';
+import { auditScenario, bodiesOf, checkReply, idPool, interleave, post, scenarios, type Pools, type Scenario, type ScenarioKey } from './scenarios.js';
 import { secretsEnv } from './secrets.js';
 import { buildProject, buildServers, type Built } from './build.js';
-import { parseSwitchOff, switchedOffEnv, type Switch } from './split.js';
+import { switchedOffEnv, type Switch } from './split.js';
 import {
   cpuMs, LoadWorker, postgresCpu, postgresCpuDelta, readCounters, repoRoot, rssMb, startServer, stopAll, variants,
   type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
@@ -70,56 +70,26 @@ const usage = `usage: npm run bench -- [--quick] [--soak SECONDS [--rate N]] [--
                  mode alone), so full/off reads "full against full without them"; results are named ...-switch-off-…`;
 
 function parse() {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean' }, soak: { type: 'string' }, rate: { type: 'string' }, rounds: { type: 'string' },
-      scenarios: { type: 'string' }, profile: { type: 'string' }, 'profile-variant': { type: 'string' }, perf: { type: 'string' }, help: { type: 'boolean' },
-      compare: { type: 'string' }, 'full-db-param': { type: 'string', multiple: true }, 'switch-off': { type: 'string' },
-    },
-  });
-  if (values.help) {
+  const args = parseBenchArgs(process.argv.slice(2));
+  if (args.help) {
     console.log(usage);
     process.exit(0);
   }
-  const profile = { ...profiles[values.quick ? 'quick' : 'full'] };
-  if (values.rounds) profile.rounds = Math.max(1, Number(values.rounds));
-  const only = values.scenarios?.split(',') as ScenarioKey[] | undefined;
-  if (only?.some((s) => !scenarioKeys.includes(s))) throw new Error(`--scenarios takes ${scenarioKeys.join(',')}`);
-  const soakSec = values.soak ? Number(values.soak) : undefined;
-  if (soakSec !== undefined && !(soakSec >= 10 && soakSec <= 24 * 3600)) throw new Error('--soak takes 10..86400 seconds');
-  if (values.profile && !scenarioKeys.includes(values.profile as ScenarioKey)) throw new Error(`--profile takes one of ${scenarioKeys.join(',')}`);
-  const profileVariant = values['profile-variant'] ?? 'full';
-  if (profileVariant !== 'full' && profileVariant !== 'off') throw new Error('--profile-variant takes full or off');
-  // Narrowed for the compiler, which does not carry the check above through parseArgs' string type.
-  const variantToProfile: 'full' | 'off' = profileVariant;
-  const perf = values.perf?.split(',') as ScenarioKey[] | undefined;
-  if (perf) {
-    if (perf.some((s) => !scenarioKeys.includes(s))) throw new Error(`--perf takes ${scenarioKeys.join(',')}`);
-    if (only && perf.some((s) => !only.includes(s))) throw new Error('--perf names a scenario that --scenarios leaves out');
-    if (values.profile || soakSec !== undefined) throw new Error('--perf records the throughput windows: not with --profile (V8 would profile the same server) nor in the soak');
+  const profile = { ...profiles[args.quick ? 'quick' : 'full'] };
+  if (args.rounds !== undefined) profile.rounds = args.rounds;
+  if (args.perf) {
     const why = perfUnavailable();
     if (why) throw new Error(`--perf: ${why}`);
   }
-  const compare = values.compare === undefined ? undefined : resolve(values.compare);
+  const compare = args.compare === undefined ? undefined : resolve(args.compare);
   if (compare !== undefined) {
-    if (soakSec !== undefined) throw new Error('--compare measures two checkouts side by side; the soak runs full alone');
     if (!existsSync(join(compare, 'src', 'main.ts')) || !existsSync(join(compare, 'node_modules'))) {
       throw new Error(`--compare ${compare}: not a custos checkout with its node_modules (src/main.ts, node_modules)`);
     }
     // Refused now, before the dataset and the build, for want of the build config it is compiled with.
     buildProject(compare);
   }
-  const switchOff = values['switch-off'] === undefined ? undefined : parseSwitchOff(values['switch-off']);
-  if (switchOff && (compare !== undefined || soakSec !== undefined)) throw new Error('--switch-off runs in the off slot: not with --compare, and the soak runs full alone');
-  const fullDbParams = (values['full-db-param'] ?? []).map((pair) => {
-    const found = /^([a-z_][a-z0-9_.]*)=(.+)$/.exec(pair);
-    if (!found) throw new Error(`--full-db-param takes NAME=VALUE (a PostgreSQL setting), not ${pair}`);
-    return [found[1]!, found[2]!] as const;
-  });
-  return {
-    profile, only, soakSec, rate: Number(values.rate ?? 100), cpuProfile: values.profile as ScenarioKey | undefined, profileVariant: variantToProfile, compare, fullDbParams, switchOff,
-    perf,
-  };
+  return { ...args, profile, compare };
 }
 
 /** DATABASE_URL with PostgreSQL settings as query parameters (postgres.js sends unknown ones as startup settings). */

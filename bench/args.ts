@@ -1,0 +1,109 @@
+/**
+ * The bench's command line, checked before anything starts: every option is
+ * validated here, and an option the chosen mode would ignore is refused
+ * rather than dropped in silence (a `--rounds 3` that ran one round, or a
+ * `--profile S1` with `--scenarios S3` that profiled nothing, would report
+ * figures that are not what was asked for). Checks that need the machine
+ * (perf available, the other checkout present) stay in run.ts.
+ */
+import { parseArgs } from 'node:util';
+import { scenarioKeys, type ScenarioKey } from './scenarios.js';
+import { parseSwitchOff, type Switch } from './split.js';
+
+export interface BenchArgs {
+  help: boolean;
+  quick: boolean;
+  /** Interleaved rounds, when given; else the profile's. */
+  rounds: number | undefined;
+  /** The scenarios to run, in the bench's order; undefined: all. */
+  only: ScenarioKey[] | undefined;
+  soakSec: number | undefined;
+  /** Requests a second in the soak. */
+  rate: number;
+  cpuProfile: ScenarioKey | undefined;
+  profileVariant: 'full' | 'off';
+  perf: ScenarioKey[] | undefined;
+  /** The other checkout's directory, as given (resolved and checked by run.ts). */
+  compare: string | undefined;
+  fullDbParams: Array<readonly [string, string]>;
+  switchOff: Switch[] | undefined;
+}
+
+export const MAX_ROUNDS = 20;
+export const DEFAULT_SOAK_RATE = 100;
+export const MAX_SOAK_RATE = 10_000;
+const SOAK_SECONDS = { min: 10, max: 24 * 3600 };
+
+/** A whole number written in decimal digits within [min, max], or undefined (no exponents, signs, fractions or spaces). */
+function wholeNumber(text: string, min: number, max: number): number | undefined {
+  if (!/^\d+$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= min && n <= max ? n : undefined;
+}
+
+/** Scenario names separated by commas: known, each once, in the bench's order. */
+function scenarioList(option: string, text: string): ScenarioKey[] {
+  const names = text.split(',').map((n) => n.trim());
+  const unknown = names.filter((n) => !(scenarioKeys as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new Error(`${option} takes ${scenarioKeys.join(',')} separated by commas${unknown.some(Boolean) ? ` (not ${unknown.filter(Boolean).join(',')})` : ''}`);
+  }
+  return scenarioKeys.filter((k) => names.includes(k));
+}
+
+/** Parses and checks `npm run bench -- …`; throws an Error whose message is the whole explanation. */
+export function parseBenchArgs(argv: string[]): BenchArgs {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean' }, soak: { type: 'string' }, rate: { type: 'string' }, rounds: { type: 'string' },
+      scenarios: { type: 'string' }, profile: { type: 'string' }, 'profile-variant': { type: 'string' }, perf: { type: 'string' }, help: { type: 'boolean' },
+      compare: { type: 'string' }, 'full-db-param': { type: 'string', multiple: true }, 'switch-off': { type: 'string' },
+    },
+  });
+  const help = values.help ?? false;
+  const quick = values.quick ?? false;
+
+  const soakSec = values.soak === undefined ? undefined : wholeNumber(values.soak, SOAK_SECONDS.min, SOAK_SECONDS.max);
+  if (values.soak !== undefined && soakSec === undefined) throw new Error(`--soak takes ${SOAK_SECONDS.min}..${SOAK_SECONDS.max} seconds`);
+  const soak = soakSec !== undefined;
+  if (values.rate !== undefined && !soak) throw new Error('--rate sets the soak\'s rate: only with --soak');
+  const rate = values.rate === undefined ? DEFAULT_SOAK_RATE : wholeNumber(values.rate, 1, MAX_SOAK_RATE);
+  if (rate === undefined) throw new Error(`--rate takes 1..${MAX_SOAK_RATE} requests a second`);
+
+  const rounds = values.rounds === undefined ? undefined : wholeNumber(values.rounds, 1, MAX_ROUNDS);
+  if (values.rounds !== undefined && rounds === undefined) throw new Error(`--rounds takes a whole number 1..${MAX_ROUNDS}`);
+  const only = values.scenarios === undefined ? undefined : scenarioList('--scenarios', values.scenarios);
+  if (soak) {
+    // The soak runs full alone on a fixed mix of S1–S4 for its whole duration.
+    const ignored = (['rounds', 'scenarios', 'profile', 'perf', 'compare', 'switch-off'] as const).filter((o) => values[o] !== undefined);
+    if (ignored.length > 0) throw new Error(`--soak runs full alone on a mix of S1–S4: not with ${ignored.map((o) => `--${o}`).join(', ')}`);
+  }
+
+  let cpuProfile: ScenarioKey | undefined;
+  if (values.profile !== undefined) {
+    if (!(scenarioKeys as readonly string[]).includes(values.profile)) throw new Error(`--profile takes one of ${scenarioKeys.join(',')}`);
+    cpuProfile = values.profile as ScenarioKey;
+    if (only && !only.includes(cpuProfile)) throw new Error('--profile names a scenario that --scenarios leaves out');
+  }
+  const variant = values['profile-variant'];
+  if (variant !== undefined && variant !== 'full' && variant !== 'off') throw new Error('--profile-variant takes full or off');
+  if (variant !== undefined && cpuProfile === undefined) throw new Error('--profile-variant chooses the server --profile profiles: only with --profile');
+  const profileVariant = variant ?? 'full';
+
+  const perf = values.perf === undefined ? undefined : scenarioList('--perf', values.perf);
+  if (perf) {
+    if (only && perf.some((s) => !only.includes(s))) throw new Error('--perf names a scenario that --scenarios leaves out');
+    if (cpuProfile) throw new Error('--perf records the throughput windows: not with --profile (V8 would profile the same server)');
+  }
+
+  const switchOff = values['switch-off'] === undefined ? undefined : parseSwitchOff(values['switch-off']);
+  if (switchOff && values.compare !== undefined) throw new Error('--switch-off runs in the off slot: not with --compare');
+  const fullDbParams = (values['full-db-param'] ?? []).map((pair) => {
+    const found = /^([a-z_][a-z0-9_.]*)=(.+)$/.exec(pair);
+    if (!found) throw new Error(`--full-db-param takes NAME=VALUE (a PostgreSQL setting), not ${pair}`);
+    return [found[1]!, found[2]!] as const;
+  });
+
+  return { help, quick, rounds, only, soakSec, rate, cpuProfile, profileVariant, perf, compare: values.compare, fullDbParams, switchOff };
+}
