@@ -26,12 +26,17 @@ export interface BenchArgs {
   /** The other checkout's directory, as given (resolved and checked by run.ts). */
   compare: string | undefined;
   fullDbParams: Array<readonly [string, string]>;
+  /** V8 and Node flags on full's command line only (`--NAME[=VALUE]`). */
+  fullNodeFlags: string[];
+  /** Connection counts of the throughput windows, when given; else the profile's. */
+  connections: number[] | undefined;
   switchOff: Switch[] | undefined;
 }
 
 export const MAX_ROUNDS = 20;
 export const DEFAULT_SOAK_RATE = 100;
 export const MAX_SOAK_RATE = 10_000;
+export const MAX_CONNECTIONS = 256;
 const SOAK_SECONDS = { min: 10, max: 24 * 3600 };
 
 /** A whole number written in decimal digits within [min, max], or undefined (no exponents, signs, fractions or spaces). */
@@ -59,6 +64,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       quick: { type: 'boolean' }, soak: { type: 'string' }, rate: { type: 'string' }, rounds: { type: 'string' },
       scenarios: { type: 'string' }, profile: { type: 'string' }, 'profile-variant': { type: 'string' }, perf: { type: 'string' }, help: { type: 'boolean' },
       compare: { type: 'string' }, 'full-db-param': { type: 'string', multiple: true }, 'switch-off': { type: 'string' },
+      connections: { type: 'string' }, 'full-node-flag': { type: 'string', multiple: true },
     },
   });
   const help = values.help ?? false;
@@ -74,9 +80,15 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   const rounds = values.rounds === undefined ? undefined : wholeNumber(values.rounds, 1, MAX_ROUNDS);
   if (values.rounds !== undefined && rounds === undefined) throw new Error(`--rounds takes a whole number 1..${MAX_ROUNDS}`);
   const only = values.scenarios === undefined ? undefined : scenarioList('--scenarios', values.scenarios);
+  let connections: number[] | undefined;
+  if (values.connections !== undefined) {
+    const counts = values.connections.split(',').map((c) => wholeNumber(c.trim(), 1, MAX_CONNECTIONS));
+    if (counts.length === 0 || counts.some((c) => c === undefined)) throw new Error(`--connections takes counts 1..${MAX_CONNECTIONS} separated by commas`);
+    connections = [...new Set(counts as number[])].sort((a, b) => a - b);
+  }
   if (soak) {
-    // The soak runs full alone on a fixed mix of S1–S4 for its whole duration.
-    const ignored = (['rounds', 'scenarios', 'profile', 'perf', 'compare', 'switch-off'] as const).filter((o) => values[o] !== undefined);
+    // The soak runs full alone on a fixed mix of S1–S4 for its whole duration, over 16 connections.
+    const ignored = (['rounds', 'scenarios', 'connections', 'profile', 'perf', 'compare', 'switch-off', 'full-db-param', 'full-node-flag'] as const).filter((o) => values[o] !== undefined);
     if (ignored.length > 0) throw new Error(`--soak runs full alone on a mix of S1–S4: not with ${ignored.map((o) => `--${o}`).join(', ')}`);
   }
 
@@ -105,5 +117,11 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     return [found[1]!, found[2]!] as const;
   });
 
-  return { help, quick, rounds, only, soakSec, rate, cpuProfile, profileVariant, perf, compare: values.compare, fullDbParams, switchOff };
+  // Given without their dashes (`max-semi-space-size=64`), so that parseArgs does not take them for options of its own.
+  const fullNodeFlags = (values['full-node-flag'] ?? []).map((flag) => {
+    if (!/^[a-z][a-z0-9_-]*(=[^\s=][^\s]*)?$/.test(flag)) throw new Error(`--full-node-flag takes NAME or NAME=VALUE without the leading dashes (max-semi-space-size=64), not ${flag}`);
+    return `--${flag}`;
+  });
+
+  return { help, quick, rounds, only, soakSec, rate, cpuProfile, profileVariant, perf, compare: values.compare, fullDbParams, fullNodeFlags, connections, switchOff };
 }

@@ -481,6 +481,8 @@ interface RunMeta {
   switchOff?: Switch[];
   /** --full-db-param: PostgreSQL settings of full's connections only. */
   fullDbParams?: Record<string, string>;
+  /** --full-node-flag: flags on full's node command line only. */
+  fullNodeFlags?: string[];
   mode: string;
   elapsedSec: number;
   seedSec: number;
@@ -521,6 +523,7 @@ export function describeRun(m: RunMeta): string {
         ]
       : []),
     ...(m.fullDbParams ? [`full's PostgreSQL connections only: ${Object.entries(m.fullDbParams).map(([k, v]) => `${k} = ${v}`).join(', ')}`] : []),
+    ...(m.fullNodeFlags ? [`full's node command line only: ${m.fullNodeFlags.join(' ')}`] : []),
   ].join('\n');
 }
 

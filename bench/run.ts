@@ -65,6 +65,10 @@ const usage = `usage: npm run bench -- [--quick] [--soak SECONDS [--rate N]] [--
                  "this checkout against that one", measured side by side; results are named ...-compare
   --full-db-param NAME=VALUE   a PostgreSQL setting for full's connections only (repeatable), e.g.
                  plan_cache_mode=force_generic_plan with --compare . to measure a setting against none
+  --full-node-flag NAME[=VALUE]   a Node or V8 flag on full's command line only, without its dashes
+                 (repeatable), e.g. max-semi-space-size=64 with --compare . (V8 flags NODE_OPTIONS refuses too)
+  --connections 16,64   the throughput windows' connection counts (1..256); the fixed-rate comparison
+                 runs only when 16 is among them
   --switch-off audit,tracing,policy   the price of some of full's switches: the off slot runs full's
                  configuration with only those off (in development mode, as off does; \`none\` measures that
                  mode alone), so full/off reads "full against full without them"; results are named ...-switch-off-…`;
@@ -77,6 +81,7 @@ function parse() {
   }
   const profile = { ...profiles[args.quick ? 'quick' : 'full'] };
   if (args.rounds !== undefined) profile.rounds = args.rounds;
+  if (args.connections) profile.connections = args.connections;
   if (args.perf) {
     const why = perfUnavailable();
     if (why) throw new Error(`--perf: ${why}`);
@@ -342,7 +347,7 @@ type OffSlot = { kind: 'off' } | { kind: 'compare'; dir: string; collector: stri
 
 async function startAll(
   built: Built, dataset: Dataset, secret: string, collector: string, nodeOptions: string, profile: { dir: string; variant: 'full' | 'off' } | undefined,
-  slot: OffSlot, fullDbParams: ReadonlyArray<readonly [string, string]>, gcLog: string | undefined,
+  slot: OffSlot, fullDbParams: ReadonlyArray<readonly [string, string]>, fullNodeFlags: readonly string[], gcLog: string | undefined,
 ): Promise<Record<Variant, ServerHandle>> {
   const custos = built.custos.get(repoRoot)!;
   // The dataset's throwaway keys and a fresh cursor secret: what production requires instead of the development keys.
@@ -359,6 +364,8 @@ async function startAll(
         ? { variant: 'off', entry: custos, nodeArgs: graphqlProduction, env: switchedOffEnv(full.env, slot.off, slot.collector) }
         : { variant: 'off', entry: custos, nodeArgs: graphqlProduction, env: { ...common, AUDIT_MODE: 'off', TRACING: 'off', POLICY_DIR: 'bench/policies-off' } };
   full.env.DATABASE_URL = withSettings(dataset.url, fullDbParams);
+  // On the command line, where Node takes V8's flags that NODE_OPTIONS refuses.
+  if (fullNodeFlags.length) full.nodeArgs = [...fullNodeFlags];
   const profiled = profile?.variant === 'off' ? off : full;
   // The soak watches full's collector (bench/gc-watch.ts): what each major GC leaves tells a leak from the allocator's moods.
   if (gcLog) Object.assign(full, { nodeArgs: [...(full.nodeArgs ?? []), '--import', built.gcWatch], env: { ...full.env, BENCH_GC_LOG: gcLog } });
@@ -420,7 +427,7 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const gcLog = args.soakSec === undefined ? undefined : gcLogFile();
   const servers = await startAll(
     built, dataset, secret, sink.url, nodeOptions, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined,
-    await offSlot(args), args.fullDbParams, gcLog,
+    await offSlot(args), args.fullDbParams, args.fullNodeFlags, gcLog,
   );
   const run: Run = { args, p, dataset, nodeOptions, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] }, ...(gcLog ? { gcLog } : {}) };
   if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, variant: args.profileVariant, dir: profileDir, done: false };
@@ -610,6 +617,7 @@ async function main(): Promise<void> {
     ...(args.compare ? { compare: { dir: args.compare, commit: commitOf(args.compare) } } : {}),
     ...(args.switchOff ? { switchOff: args.switchOff } : {}),
     ...(args.fullDbParams.length ? { fullDbParams: Object.fromEntries(args.fullDbParams) } : {}),
+    ...(args.fullNodeFlags.length ? { fullNodeFlags: args.fullNodeFlags } : {}),
     node: process.version, nodeOptions: run.nodeOptions, cpu: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`, loadavgStart: loadStart, loadavgEnd: os.loadavg(),
     dataset: { database: p.database, customers: run.dataset.customers, orders: run.dataset.orders },
     windows: { warmupSec: p.warmupSec, durationSec: p.durationSec, connections: p.connections, rounds: p.rounds, fixedRate: p.fixedRate },
@@ -628,6 +636,7 @@ async function main(): Promise<void> {
   const name = [
     date, p.name === 'quick' ? 'quick' : '', args.only?.join('') ?? '', args.cpuProfile ? 'profiled' : '', args.perf ? 'perf' : '', args.compare ? 'compare' : '',
     args.switchOff ? `switch-off-${args.switchOff.join('-') || 'none'}` : '',
+    args.connections ? `c${args.connections.join('-')}` : '', args.fullDbParams.length ? 'full-db-params' : '', args.fullNodeFlags.length ? 'full-node-flags' : '',
   ].filter(Boolean).join('-');
   console.log(`\nwritten ${writeResults(report, name, preamble, perfSection)} and .json`);
   console.log(JSON.stringify(summaryLine(report)));

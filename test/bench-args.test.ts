@@ -17,6 +17,13 @@ describe('the bench command line', () => {
     expect(parse('--compare . --full-db-param plan_cache_mode=force_generic_plan').fullDbParams).toEqual([['plan_cache_mode', 'force_generic_plan']]);
     expect(parse('--switch-off tracing,audit').switchOff).toEqual(['audit', 'tracing']);
     expect(parse('--scenarios S2,S2').only).toEqual(['S2']);
+    expect(parse('--quick --connections 64,16,64').connections).toEqual([16, 64]);
+    expect(parse('').connections).toBeUndefined();
+    expect(parse('--compare . --full-node-flag max-semi-space-size=64 --full-node-flag heap-growing-percent=100').fullNodeFlags).toEqual([
+      '--max-semi-space-size=64',
+      '--heap-growing-percent=100',
+    ]);
+    expect(parse('--compare . --full-node-flag no-opt').fullNodeFlags).toEqual(['--no-opt']);
   });
 
   it('refuses what is not a whole number in range for --rounds, --soak and --rate', () => {
@@ -48,7 +55,7 @@ describe('the bench command line', () => {
   });
 
   it('refuses unknown options, stray arguments and unknown scenarios, naming them', () => {
-    expect(() => parse('--connections 4')).toThrow(/--connections/);
+    expect(() => parse('--connection 4')).toThrow(/--connection/);
     expect(() => parse('quick')).toThrow(/quick/);
     expect(() => parse('--scenarios S1,S9')).toThrow('--scenarios takes S1,S2,S3,S4,S5 separated by commas (not S9)');
     expect(() => parse('--scenarios ,')).toThrow(/--scenarios takes/);
@@ -57,6 +64,11 @@ describe('the bench command line', () => {
     expect(() => parse('--profile S1 --profile-variant floor')).toThrow('--profile-variant takes full or off');
     expect(() => parse('--full-db-param work_mem')).toThrow(/--full-db-param takes NAME=VALUE/);
     expect(() => parse('--switch-off masking')).toThrow(/not masking/);
+    for (const bad of ['0', '257', '16,', 'sixteen', '16;64']) expect(() => parse(`--connections ${bad}`), bad).toThrow('--connections takes counts 1..256 separated by commas');
+    // Dashes, spaces or a second option smuggled into one flag are refused: each flag is one NAME[=VALUE].
+    for (const bad of ['--no-opt', 'max-semi-space-size=', 'a=b c', 'import=x y', '=64', 'MAX=1']) {
+      expect(() => parseBenchArgs([`--full-node-flag=${bad}`]), bad).toThrow(/--full-node-flag takes NAME or NAME=VALUE/);
+    }
   });
 
   it('refuses an option that the run it is given with would ignore', () => {
@@ -66,7 +78,7 @@ describe('the bench command line', () => {
     expect(() => parse('--scenarios S1 --perf S1,S2')).toThrow('--perf names a scenario that --scenarios leaves out');
     expect(() => parse('--perf S1 --profile S1')).toThrow(/not with --profile/);
     expect(() => parse('--switch-off audit --compare ../x')).toThrow(/not with --compare/);
-    for (const extra of ['--rounds 2', '--scenarios S1', '--profile S1', '--perf S1', '--compare ../x', '--switch-off audit']) {
+    for (const extra of ['--rounds 2', '--scenarios S1', '--connections 64', '--profile S1', '--perf S1', '--compare ../x', '--switch-off audit', '--full-db-param a=b', '--full-node-flag no-opt']) {
       expect(() => parse(`--soak 60 ${extra}`), extra).toThrow(`not with ${extra.split(' ')[0]}`);
     }
   });
