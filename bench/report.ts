@@ -490,6 +490,8 @@ interface RunMeta {
   node: string;
   /** NODE_OPTIONS of the three servers: the image's (Dockerfile). */
   nodeOptions: string;
+  /** Flags on the three servers' node command lines: those of the image's CMD (absent in reports before session 21). */
+  nodeFlags?: string[];
   cpu: string;
   loadavgStart: number[];
   loadavgEnd: number[];
@@ -504,7 +506,7 @@ export function describeRun(m: RunMeta): string {
   return [
     `# custos benchmark — ${m.started} (${m.mode})`,
     '',
-    `commit ${m.commit} · node ${m.node}, custos compiled by tsc as the image runs it (NODE_OPTIONS ${m.nodeOptions}: the image's, with the old-generation limit Node sets in the base Deployment's container) · ${m.cpu} · load average ${la(m.loadavgStart)} at start, ${la(m.loadavgEnd)} at end`,
+    `commit ${m.commit} · node ${m.node}, custos compiled by tsc as the image runs it (NODE_OPTIONS ${m.nodeOptions}${m.nodeFlags?.length ? `, node ${m.nodeFlags.join(' ')}` : ''}: the image's, with the old-generation limit Node sets in the base Deployment's container) · ${m.cpu} · load average ${la(m.loadavgStart)} at start, ${la(m.loadavgEnd)} at end`,
     `dataset ${database}: ${customers} customers, ${orders} orders${m.seedSec ? ` (seeded in this run: ${m.seedSec} s)` : ' (reused)'}`,
     `windows: ${m.windows.warmupSec} s warm-up + ${m.windows.durationSec} s measured, ${m.windows.rounds} round(s) interleaved full → off → floor; run took ${m.elapsedSec} s`,
     ...(m.compare

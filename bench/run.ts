@@ -15,6 +15,7 @@ import { attributeRecording, PerfRecording, perfMapPath, perfUnavailable, remove
 import { analyzeAuditTrail, ensureDataset, postgresServer, type Dataset } from './dataset.js';
 import { measureExport } from './export-stream.js';
 import { podHeapOption } from './heap.js';
+import { imageNodeFlags, imageNodeOptions } from './image.js';
 import { readGcLog } from './gc-log.js';
 import type { LoadJob } from './load-worker.js';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
@@ -163,6 +164,8 @@ interface Run {
   dataset: Dataset;
   /** The image's NODE_OPTIONS, given to the three servers. */
   nodeOptions: string;
+  /** The flags of the image's CMD, on the three servers' command lines. */
+  nodeFlags: string[];
   servers: Record<Variant, ServerHandle>;
   worker: LoadWorker;
   tokens: Record<Scenario['principal'], string>;
@@ -331,22 +334,17 @@ async function sampleCheck(run: Run, active: Scenario[]): Promise<Map<string, st
   return problems;
 }
 
-/**
- * The node options the image runs custos with (the Dockerfile's `ENV NODE_OPTIONS=`), given to the
- * three servers alike: the bench measures custos as deployed, and the same heap settings for all.
- */
-function deployedNodeOptions(): string {
+/** How the image runs custos (bench/image.ts): given to the three servers alike, the same heap settings for all. */
+function deployedImage(): { nodeOptions: string; nodeFlags: string[] } {
   const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
-  const found = /^\s*NODE_OPTIONS=("?)([^"\s\\]+(?: [^"\s\\]+)*)\1/m.exec(dockerfile);
-  if (!found) throw new Error('Dockerfile sets no NODE_OPTIONS: the bench runs custos with the options the image uses');
-  return found[2]!;
+  return { nodeOptions: imageNodeOptions(dockerfile), nodeFlags: imageNodeFlags(dockerfile) };
 }
 
 /** What runs in the off slot: the off variant, another checkout as deployed (--compare), or full with some switches off (--switch-off). */
 type OffSlot = { kind: 'off' } | { kind: 'compare'; dir: string; collector: string } | { kind: 'switch-off'; off: Switch[]; collector: string | undefined };
 
 async function startAll(
-  built: Built, dataset: Dataset, secret: string, collector: string, nodeOptions: string, profile: { dir: string; variant: 'full' | 'off' } | undefined,
+  built: Built, dataset: Dataset, secret: string, collector: string, nodeOptions: string, nodeFlags: readonly string[], profile: { dir: string; variant: 'full' | 'off' } | undefined,
   slot: OffSlot, fullDbParams: ReadonlyArray<readonly [string, string]>, fullNodeFlags: readonly string[], gcLog: string | undefined,
 ): Promise<Record<Variant, ServerHandle>> {
   const custos = built.custos.get(repoRoot)!;
@@ -370,11 +368,10 @@ async function startAll(
   // The soak watches full's collector (bench/gc-watch.ts): what each major GC leaves tells a leak from the allocator's moods.
   if (gcLog) Object.assign(full, { nodeArgs: [...(full.nodeArgs ?? []), '--import', built.gcWatch], env: { ...full.env, BENCH_GC_LOG: gcLog } });
   if (profile) Object.assign(profiled, { nodeArgs: [...(profiled.nodeArgs ?? []), '--import', built.cpuProfiler], env: { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant } });
-  const [fullServer, offServer, floor] = await Promise.all([
-    startServer(full),
-    startServer(off),
-    startServer({ variant: 'floor', entry: built.floor, env: common }),
-  ]);
+  const floorSpec: ServerSpec = { variant: 'floor', entry: built.floor, env: common };
+  // The image's CMD flags first, on every server's command line (a V8 flag cannot go into NODE_OPTIONS).
+  for (const spec of [full, off, floorSpec]) spec.nodeArgs = [...nodeFlags, ...(spec.nodeArgs ?? [])];
+  const [fullServer, offServer, floor] = await Promise.all([startServer(full), startServer(off), startServer(floorSpec)]);
   return { full: fullServer, off: offServer, floor };
 }
 
@@ -422,14 +419,15 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   sink = await startOtlpSink();
   // The image's options, V8's heap sized as Node sizes it in the base Deployment's container (bench/heap.ts), and with
   // --perf a symbol map of V8's JIT code (/tmp/perf-<pid>.map) for perf to name JavaScript frames; every server alike.
-  const image = deployedNodeOptions();
-  const nodeOptions = [image, podHeapOption(repoRoot, image), args.perf ? '--perf-basic-prof' : undefined].filter(Boolean).join(' ');
+  const image = deployedImage();
+  const nodeOptions = [image.nodeOptions, podHeapOption(repoRoot, image.nodeOptions), args.perf ? '--perf-basic-prof' : undefined].filter(Boolean).join(' ');
+  const { nodeFlags } = image;
   const gcLog = args.soakSec === undefined ? undefined : gcLogFile();
   const servers = await startAll(
-    built, dataset, secret, sink.url, nodeOptions, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined,
+    built, dataset, secret, sink.url, nodeOptions, nodeFlags, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined,
     await offSlot(args), args.fullDbParams, args.fullNodeFlags, gcLog,
   );
-  const run: Run = { args, p, dataset, nodeOptions, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] }, ...(gcLog ? { gcLog } : {}) };
+  const run: Run = { args, p, dataset, nodeOptions, nodeFlags, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] }, ...(gcLog ? { gcLog } : {}) };
   if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, variant: args.profileVariant, dir: profileDir, done: false };
   if (args.perf) {
     const dir = join(repoRoot, 'bench', '.tmp', 'perf');
@@ -618,7 +616,7 @@ async function main(): Promise<void> {
     ...(args.switchOff ? { switchOff: args.switchOff } : {}),
     ...(args.fullDbParams.length ? { fullDbParams: Object.fromEntries(args.fullDbParams) } : {}),
     ...(args.fullNodeFlags.length ? { fullNodeFlags: args.fullNodeFlags } : {}),
-    node: process.version, nodeOptions: run.nodeOptions, cpu: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`, loadavgStart: loadStart, loadavgEnd: os.loadavg(),
+    node: process.version, nodeOptions: run.nodeOptions, nodeFlags: run.nodeFlags, cpu: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`, loadavgStart: loadStart, loadavgEnd: os.loadavg(),
     dataset: { database: p.database, customers: run.dataset.customers, orders: run.dataset.orders },
     windows: { warmupSec: p.warmupSec, durationSec: p.durationSec, connections: p.connections, rounds: p.rounds, fixedRate: p.fixedRate },
     queries: Object.fromEntries(all.map((s) => [s.key, s.query])), sampleProblems: Object.fromEntries(problems),

@@ -1,9 +1,10 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildProject, buildServers } from '../bench/build.js';
+import { imageNodeFlags } from '../bench/image.js';
 import { repoRoot, startServer, stopAll } from '../bench/servers.js';
 import { signToken } from '../src/auth/authenticate.js';
 import { loadConfig } from '../src/config.js';
@@ -23,8 +24,9 @@ describe('the compiled build', () => {
     const entry = built.custos.get(repoRoot)!;
     expect(entry).toBe(join(repoRoot, 'dist', 'main.js'));
 
-    // Started as the bench starts its servers: a free port, /readyz awaited, its own environment only.
-    const server = await startServer({ variant: 'full', entry, env: { DATA_DIR: 'memory://', LOG_LEVEL: 'warn', NODE_OPTIONS: '' } }, 60_000);
+    // Started as the bench starts its servers: a free port, /readyz awaited, its own environment only, the image's CMD flags.
+    const nodeArgs = imageNodeFlags(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+    const server = await startServer({ variant: 'full', entry, nodeArgs, env: { DATA_DIR: 'memory://', LOG_LEVEL: 'warn', NODE_OPTIONS: '' } }, 60_000);
     try {
       const url = server.url;
       const ask = async (token: string | null) => {

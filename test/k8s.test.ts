@@ -1,9 +1,10 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { imageNodeFlags } from '../bench/image.js';
 import { parseDockerfile } from './helpers/dockerfile.js';
 import { containers, named, ofKind, pods, selects, spec, type Spec } from './helpers/k8s-objects.js';
 import { schemaProblems } from './helpers/k8s-schema.js';
@@ -322,6 +323,16 @@ describe('Dockerfile', () => {
     expect(args('HEALTHCHECK').join()).toMatch(/CMD \["node".*\/healthz/);
     expect(args('HEALTHCHECK').join()).not.toMatch(/curl|wget/);
     expect(args('EXPOSE')).toEqual(['4000']);
-    expect(JSON.parse(args('CMD').at(-1)!)).toEqual(['node', 'dist/main.js']);
+    expect(JSON.parse(args('CMD').at(-1)!)).toEqual(['node', '--heap-growing-percent=100', 'dist/main.js']);
+  });
+
+  it('starts node with flags this Node takes (an unknown one would stop the container at once)', () => {
+    const flags = imageNodeFlags(readFileSync('Dockerfile', 'utf8'));
+    expect(flags.length).toBeGreaterThan(0);
+    const run = spawnSync(process.execPath, [...flags, '-e', 'process.exit(0)'], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toBe('');
+    // The same check fails for a flag node does not know, so it can tell.
+    expect(spawnSync(process.execPath, ['--heap-growing-percentage=100', '-e', 'process.exit(0)'], { encoding: 'utf8' }).status).not.toBe(0);
   });
 });
