@@ -7,6 +7,7 @@
  * (perf available, the other checkout present) stay in run.ts.
  */
 import { parseArgs } from 'node:util';
+import { isNodeFlag } from './image.js';
 import { scenarioKeys, type ScenarioKey } from './scenarios.js';
 import { parseSwitchOff, type Switch } from './split.js';
 
@@ -50,7 +51,7 @@ function wholeNumber(text: string, min: number, max: number): number | undefined
 function scenarioList(option: string, text: string): ScenarioKey[] {
   const names = text.split(',').map((n) => n.trim());
   const unknown = names.filter((n) => !(scenarioKeys as readonly string[]).includes(n));
-  if (names.length === 0 || unknown.length > 0) {
+  if (unknown.length > 0) {
     throw new Error(`${option} takes ${scenarioKeys.join(',')} separated by commas${unknown.some(Boolean) ? ` (not ${unknown.filter(Boolean).join(',')})` : ''}`);
   }
   return scenarioKeys.filter((k) => names.includes(k));
@@ -119,7 +120,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
 
   // Given without their dashes (`max-semi-space-size=64`), so that parseArgs does not take them for options of its own.
   const fullNodeFlags = (values['full-node-flag'] ?? []).map((flag) => {
-    if (!/^[a-z][a-z0-9_-]*(=[^\s=][^\s]*)?$/.test(flag)) throw new Error(`--full-node-flag takes NAME or NAME=VALUE without the leading dashes (max-semi-space-size=64), not ${flag}`);
+    if (!isNodeFlag(`--${flag}`)) throw new Error(`--full-node-flag takes NAME or NAME=VALUE without the leading dashes (max-semi-space-size=64), not ${flag}`);
     return `--${flag}`;
   });
 

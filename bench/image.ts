@@ -6,6 +6,11 @@
  * gives both to its three servers alike.
  */
 
+/** One Node or V8 flag as a command line takes it: `--name` or `--name=value`, no spaces. */
+export function isNodeFlag(text: string): boolean {
+  return /^--[a-z][a-z0-9_-]*(=\S+)?$/.test(text);
+}
+
 /** `ENV NODE_OPTIONS=…` of the Dockerfile (quoted or not). */
 export function imageNodeOptions(dockerfile: string): string {
   const found = /^\s*NODE_OPTIONS=("?)([^"\s\\]+(?: [^"\s\\]+)*)\1/m.exec(dockerfile);
@@ -31,7 +36,7 @@ export function imageNodeFlags(dockerfile: string): string[] {
     throw new Error(`Dockerfile's CMD must be ["node", …flags, "dist/main.js"], not ${last}`);
   }
   const flags = argv.slice(1, -1) as string[];
-  const bad = flags.find((f) => !/^--[a-z][a-z0-9_-]*(=\S+)?$/.test(f));
+  const bad = flags.find((f) => !isNodeFlag(f));
   if (bad !== undefined) throw new Error(`Dockerfile's CMD gives node ${bad}, not a --flag`);
   return flags;
 }
