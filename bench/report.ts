@@ -3,7 +3,7 @@
  * variant (rounds aggregated), the ratios against the targets, a Markdown
  * table for the terminal and bench/results/, and the JSON record.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportSummary, renderExport, type ExportResult } from './export-stream.js';
 import type { LoadResult } from './load-worker.js';
@@ -529,10 +529,23 @@ export function describeRun(m: RunMeta): string {
   ].join('\n');
 }
 
-/** Writes bench/results/<name>.json and .md; returns the Markdown path. */
-export function writeResults(report: Report, name: string, preamble: string, appendix = ''): string {
+/**
+ * `name`, or `name-2`, `name-3`, … : the first under which no file with any of
+ * `extensions` exists in `dir`. A second run on the same day never overwrites
+ * the first's results (a kept result is what later runs are compared with).
+ */
+export function unusedResultName(dir: string, name: string, extensions: readonly string[]): string {
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? name : `${name}-${n}`;
+    if (!extensions.some((ext) => existsSync(join(dir, `${candidate}${ext}`)))) return candidate;
+  }
+}
+
+/** Writes bench/results/<name>.json and .md (under the next free name, see unusedResultName); returns the Markdown path. */
+export function writeResults(report: Report, wanted: string, preamble: string, appendix = ''): string {
   const dir = join(repoRoot, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
+  const name = unusedResultName(dir, wanted, ['.json', '.md']);
   writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ ...report, summary: summaryLine(report) }, null, 2)}\n`);
   const md = join(dir, `${name}.md`);
   writeFileSync(md, `${preamble}\n\n${renderTables(report)}\n${appendix ? `\n${appendix}\n` : ''}`);

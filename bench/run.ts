@@ -20,7 +20,7 @@ import { readGcLog } from './gc-log.js';
 import type { LoadJob } from './load-worker.js';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
 import {
-  describeRun, figuresOf, isFigures, renderTables, summaryLine, writeResults, type Cell, type FixedRate, type Measurement, type Report, type SpanExport,
+  describeRun, figuresOf, isFigures, renderTables, summaryLine, unusedResultName, writeResults, type Cell, type FixedRate, type Measurement, type Report, type SpanExport,
 } from './report.js';
 import { auditScenario, bodiesOf, checkReply, idPool, interleave, post, scenarios, type Pools, type Scenario, type ScenarioKey } from './scenarios.js';
 import { secretsEnv } from './secrets.js';
@@ -30,7 +30,9 @@ import {
   cpuMs, LoadWorker, postgresCpu, postgresCpuDelta, readCounters, repoRoot, rssMb, startServer, stopAll, variants,
   type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
 } from './servers.js';
+import postgres from 'postgres';
 import { soak } from './soak.js';
+import { pgActivityReader } from './pg-activity.js';
 
 interface Profile {
   name: 'quick' | 'full';
@@ -451,11 +453,15 @@ async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
   const spans = sink && run.servers.full.exportsSpans ? { sink, settled: () => settledSpans(run) } : undefined;
   const gcLog = run.gcLog;
   const gc = gcLog ? { read: () => readGcLog(gcLog) } : undefined;
+  // One connection of the orchestrator's own reads PostgreSQL's statistics around each window.
+  const stats = postgres(run.dataset.url, { max: 1, onnotice: () => undefined });
   const result = await soak({
     worker: run.worker, server: run.servers.full, headers: headersFor(run, scenarios.S1), bodies: mix, seconds, rate: run.args.rate, connections: 16, ...(spans ? { spans } : {}), ...(gc ? { gc } : {}),
-  });
-  mkdirSync(join(repoRoot, 'bench', 'results'), { recursive: true });
-  const file = join(repoRoot, 'bench', 'results', `${date}-soak.json`);
+    pg: { read: pgActivityReader(stats) },
+  }).finally(() => stats.end({ timeout: 5 }));
+  const dir = join(repoRoot, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${unusedResultName(dir, `${date}-soak`, ['.json'])}.json`);
   writeFileSync(file, `${JSON.stringify({ date, dataset: run.p.database, scenarios: usable.map((s) => s.key), ...result }, null, 2)}\n`);
   console.log(`written ${file}`);
 }

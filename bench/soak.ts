@@ -8,6 +8,7 @@
 import { CODE_SPACES, gcWindow, oldGenerationGrowth, spacesTotalMb, YOUNG_SPACES, type GcBatch, type GcWindow, type MemorySnapshot } from './gc-log.js';
 import type { LoadResult } from './load-worker.js';
 import type { OtlpSink, SpanTimings } from './otlp-sink.js';
+import { pgWindow, stallsAndCheckpoints, STALL_FACTOR, type PgCounters, type PgWindow } from './pg-activity.js';
 import { median } from './quantile.js';
 import { cpuMs, rssMb, type LoadWorker, type ServerHandle } from './servers.js';
 
@@ -24,6 +25,8 @@ export interface SoakSample {
   inside?: SpanTimings | null;
   /** What the server's garbage collector did in the window (absent: not watched). */
   gc?: GcWindow;
+  /** What PostgreSQL did in the window: checkpoints, WAL (absent: not read). */
+  pg?: PgWindow;
 }
 
 /** The collector full exports to, asked for the timings of each window's spans once they have all arrived. */
@@ -44,6 +47,8 @@ export interface SoakResult {
   rssSplit?: RssSplit;
   /** The client's p99 at the end of the soak against its start (see p99Trend). */
   p99: P99Trend;
+  /** Windows whose p99 stood out, and whether checkpoints ended in them (absent: PostgreSQL's statistics not read). */
+  stalls?: ReturnType<typeof stallsAndCheckpoints>;
   /** What major collections left on the heap over the second half (see heapTrend); absent when the collector was not watched. */
   heap?: HeapTrend & {
     /** How fast the old generation filled between those collections, MB/s (oldGenerationGrowth), and per request, kB. */
@@ -167,6 +172,8 @@ export async function soak(opts: {
   spans?: SoakSpans;
   /** The server's GC log so far (bench/gc-watch.ts). */
   gc?: { read(): GcBatch[] };
+  /** PostgreSQL's cumulative statistics (bench/pg-activity.ts), read before and after each window. */
+  pg?: { read(): Promise<PgCounters> };
 }): Promise<SoakResult> {
   const windows = Math.max(1, Math.floor(opts.seconds / WINDOW_SEC));
   const samples: SoakSample[] = [];
@@ -178,13 +185,15 @@ export async function soak(opts: {
   for (let i = 0; i < windows; i++) {
     let cpuBefore = 0;
     let from = 0;
+    let pgBefore: PgCounters | undefined;
     const job = { url: `${opts.server.url}/graphql`, connections: opts.connections, warmupSec: 0, durationSec: WINDOW_SEC, overallRate: opts.rate, headers: opts.headers, bodies: opts.bodies };
-    const load: LoadResult = await opts.worker.run(job, () => {
+    const load: LoadResult = await opts.worker.run(job, async () => {
+      pgBefore = await opts.pg?.read();
       cpuBefore = cpuMs(opts.server.pid);
       from = Date.now();
-      return Promise.resolve();
     });
     const to = Date.now();
+    const pgAfter = await opts.pg?.read();
     const sample: SoakSample = {
       t: Math.round((performance.now() - started) / 1000),
       rps: load.rps,
@@ -193,6 +202,7 @@ export async function soak(opts: {
       rssMb: rssMb(opts.server.pid),
       cpuMsPerRequest: load.requests > 0 ? (cpuMs(opts.server.pid) - cpuBefore) / load.requests : NaN,
       windowMs: { from, to },
+      ...(pgBefore && pgAfter ? { pg: pgWindow(pgBefore, pgAfter) } : {}),
     };
     samples.push(sample);
     console.log(
@@ -201,6 +211,7 @@ export async function soak(opts: {
     );
   }
   if (opts.spans) await breakdown(opts.spans, samples);
+  const stalls = opts.pg ? postgresReport(samples) : undefined;
   const batches = opts.gc ? await collector(opts.gc, samples) : undefined;
   // The heap settles first: after the priming load, RSS fell from ~300 to ~200 MB over the first 90 s of a
   // 600 s soak at 100 req/s, and a fit from the start took that for a negative slope that hid a later climb.
@@ -214,7 +225,7 @@ export async function soak(opts: {
   if (Number.isFinite(p99.startMs)) {
     console.log(`p99 median ${p99.startMs.toFixed(1)} ms over the first third of the windows, ${p99.endMs.toFixed(1)} ms over the last third → ${verdict(p99.grows)}`);
   } else console.log(`p99 ${verdict(p99.grows)}`);
-  if (!batches) return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99 };
+  if (!batches) return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99, ...(stalls ? { stalls } : {}) };
   const split = rssSplit(fitted.map((s) => ({ t: s.t, memory: s.gc?.memory ?? null }))) ?? undefined;
   if (split) {
     console.log(
@@ -235,7 +246,9 @@ export async function soak(opts: {
   if (oldGrowthMbPerSec !== null && oldGrowthKbPerRequest !== null) {
     console.log(`between them the old generation filled at ${oldGrowthMbPerSec.toFixed(2)} MB/s: ${oldGrowthKbPerRequest.toFixed(1)} kB per request (promoted, or large objects)`);
   }
-  return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, rssSplit: split, p99, heap: { ...trend, oldGrowthMbPerSec, oldGrowthKbPerRequest } };
+  return {
+    rate: opts.rate, samples, rssSlopeMbPerMin, grows, rssSplit: split, p99, ...(stalls ? { stalls } : {}), heap: { ...trend, oldGrowthMbPerSec, oldGrowthKbPerRequest },
+  };
 }
 
 function signed(v: number): string {
@@ -244,6 +257,47 @@ function signed(v: number): string {
 
 function verdict(grows: boolean | null, needs = `${2 * MIN_FIT} windows`): string {
   return grows === null ? `too short to tell (needs ${needs})` : grows ? 'GROWS' : 'flat';
+}
+
+/**
+ * What PostgreSQL did over the soak, and in the windows whose p99 stood out:
+ * whether a checkpoint ended in them (its sync phase flushes every file it
+ * wrote, and a commit's WAL flush can queue behind that on the same disk).
+ */
+function postgresReport(samples: SoakSample[]): ReturnType<typeof stallsAndCheckpoints> {
+  const read = samples.filter((s): s is SoakSample & { pg: PgWindow } => s.pg !== undefined);
+  const ended = read.filter((s) => s.pg.checkpointEnded);
+  const walMb = read.map((s) => s.pg.walMb).filter((v): v is number => v !== null);
+  const checkpoint = (pg: PgWindow) =>
+    pg.checkpointEnded
+      ? `a checkpoint ended (write phase ${(pg.checkpointWriteMs / 1000).toFixed(0)} s, sync ${pg.checkpointSyncMs.toFixed(0)} ms)`
+      : pg.checkpointBuffers > 0
+        ? `a checkpoint under way (${pg.checkpointBuffers} buffers written)`
+        : 'no checkpoint writing';
+  console.log(
+    `PostgreSQL: ${read.reduce((a, s) => a + s.pg.checkpointsStarted, 0)} checkpoints started, ${ended.length} ended in the ${read.length} windows` +
+      (ended.length > 0 ? ` (at t = ${ended.map((s) => s.t).join(', ')} s)` : '') +
+      (walMb.length > 0 ? `; WAL ${(median(walMb) / WINDOW_SEC).toFixed(2)} MB/s (median of the windows)` : ''),
+  );
+  const result = stallsAndCheckpoints(samples);
+  const ms = (q: { p99: number } | null | undefined) => (q ? `${q.p99.toFixed(1)} ms` : '—');
+  if (result.stalls.length === 0) {
+    console.log(`no window's p99 above ${STALL_FACTOR} × the median (${result.medianP99.toFixed(1)} ms)`);
+    return result;
+  }
+  console.log(`windows with p99 above ${STALL_FACTOR} × the median (${result.medianP99.toFixed(1)} ms):`);
+  for (const stall of result.stalls) {
+    const sample = samples.find((s) => s.t === stall.t)!;
+    const wal = stall.pg?.walMb == null ? '' : `, WAL ${stall.pg.walMb.toFixed(1)} MB`;
+    console.log(
+      `  t = ${stall.t} s: p99 ${stall.p99.toFixed(1)} ms (audit wait ${ms(sample.inside?.auditWaitMs)}, SQL each ${ms(sample.inside?.sqlMs)}), ` +
+        `${stall.pg ? checkpoint(stall.pg) : 'PostgreSQL not read'}${wal}`,
+    );
+  }
+  console.log(
+    `a checkpoint ended in ${result.stallsWithCheckpointEnd} of these ${result.stalls.length} windows, and in ${result.windowsWithCheckpointEnd} of all ${result.windowsRead}`,
+  );
+  return result;
 }
 
 /** Per window, what full's garbage collector did, once the log has caught up with the last window; returns the whole log. */
