@@ -15,6 +15,8 @@ export interface Dataset {
   orders: number;
   /** Seconds spent seeding in this run (0: reused). */
   seedSec: number;
+  /** The audit trail as the run finds it: every run adds its records to a reused dataset (see auditTrailSize). */
+  auditTrail: AuditTrailSize;
   /** The keys the data was sealed with; the servers get them. */
   secrets: BenchSecrets;
 }
@@ -100,6 +102,30 @@ export async function analyzeAuditTrail(url: string): Promise<boolean> {
   }
 }
 
+export interface AuditTrailSize {
+  /** Records, as PostgreSQL's statistics estimate them (exact after an ANALYZE with no writes since). */
+  records: number;
+  /** The table with its indexes and TOAST, MB. */
+  mb: number;
+}
+
+/**
+ * How large the trail is at the start of a run. A reused dataset's trail grows with every run (a full run adds
+ * ~1M records, a quick one ~100k); its indexes grow with it, and so does what a commit and a trace lookup touch,
+ * so two runs compare best at similar trail sizes. Read after analyzeAuditTrail, which keeps the estimate close.
+ */
+export async function auditTrailSize(url: string): Promise<AuditTrailSize> {
+  const sql = postgres(url, { max: 1, onnotice: () => undefined });
+  try {
+    const [row] = await sql<Array<{ records: number; mb: number }>>`
+      select greatest(c.reltuples, 0)::float8 as records, pg_total_relation_size(c.oid)::float8 / 1048576 as mb
+      from pg_class c where c.oid = to_regclass('public.audit_events')`;
+    return { records: row?.records ?? 0, mb: row?.mb ?? 0 };
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
 /** Makes sure `database` exists and holds `customers` customers; seeds (and analyzes) it when it does not. */
 export async function ensureDataset(opts: { serverUrl: string; database: string; customers: number }): Promise<Dataset> {
   if (!/^[a-z_][a-z0-9_]*$/.test(opts.database)) throw new Error(`bad database name ${opts.database}`);
@@ -116,7 +142,7 @@ export async function ensureDataset(opts: { serverUrl: string; database: string;
   const sealedWithStored = stored !== undefined && before.kekIds.length === 1 && before.kekIds[0] === stored.kekId;
   if (before.customers === opts.customers && sealedWithStored) {
     await analyzeAuditTrail(url);
-    return { url, customers: before.customers, orders: before.orders, seedSec: 0, secrets: stored };
+    return { url, customers: before.customers, orders: before.orders, seedSec: 0, secrets: stored, auditTrail: await auditTrailSize(url) };
   }
   // A different count is a leftover (an interrupted seed, another size), other keys a dataset this checkout cannot open: start over.
   const why = before.customers === 0 ? 'empty' : sealedWithStored ? `found ${before.customers}` : 'sealed with keys this checkout does not hold';
@@ -128,5 +154,5 @@ export async function ensureDataset(opts: { serverUrl: string; database: string;
   await sql`analyze`.finally(() => sql.end({ timeout: 5 }));
   const seedSec = (performance.now() - started) / 1000;
   const after = await counts(url);
-  return { url, customers: after.customers, orders: after.orders, seedSec, secrets };
+  return { url, customers: after.customers, orders: after.orders, seedSec, secrets, auditTrail: await auditTrailSize(url) };
 }

@@ -495,19 +495,33 @@ interface RunMeta {
   cpu: string;
   loadavgStart: number[];
   loadavgEnd: number[];
-  dataset: { database: string; customers: number; orders: number };
+  /** auditTrail: at the run's start (absent from results written before session 22). */
+  dataset: { database: string; customers: number; orders: number; auditTrail?: { records: number; mb: number } };
   windows: { warmupSec: number; durationSec: number; rounds: number };
+}
+
+/** A size in MB as read: "3.52 GB" from 1 GB up, else "412 MB". */
+export function describeMb(mb: number): string {
+  return mb >= 1024 ? `${(mb / 1024).toFixed(2)} GB` : `${Math.round(mb)} MB`;
+}
+
+/** 1234567 → "1.23M", 45600 → "45.6k", 950 → "950". */
+export function describeCount(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return String(Math.round(n));
 }
 
 /** The header of a report: when, on what, under which load. */
 export function describeRun(m: RunMeta): string {
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
-  const { database, customers, orders } = m.dataset;
+  const { database, customers, orders, auditTrail } = m.dataset;
   return [
     `# custos benchmark — ${m.started} (${m.mode})`,
     '',
     `commit ${m.commit} · node ${m.node}, custos compiled by tsc as the image runs it (NODE_OPTIONS ${m.nodeOptions}${m.nodeFlags?.length ? `, node ${m.nodeFlags.join(' ')}` : ''}: the image's, with the old-generation limit Node sets in the base Deployment's container) · ${m.cpu} · load average ${la(m.loadavgStart)} at start, ${la(m.loadavgEnd)} at end`,
-    `dataset ${database}: ${customers} customers, ${orders} orders${m.seedSec ? ` (seeded in this run: ${m.seedSec} s)` : ' (reused)'}`,
+    `dataset ${database}: ${customers} customers, ${orders} orders${m.seedSec ? ` (seeded in this run: ${m.seedSec} s)` : ' (reused)'}` +
+      (auditTrail ? `; its audit trail at the start ~${describeCount(auditTrail.records)} records, ${describeMb(auditTrail.mb)} (each run adds to it)` : ''),
     `windows: ${m.windows.warmupSec} s warm-up + ${m.windows.durationSec} s measured, ${m.windows.rounds} round(s) interleaved full → off → floor; run took ${m.elapsedSec} s`,
     ...(m.compare
       ? [

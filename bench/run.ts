@@ -20,7 +20,7 @@ import { readGcLog } from './gc-log.js';
 import type { LoadJob } from './load-worker.js';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
 import {
-  describeRun, figuresOf, isFigures, renderTables, summaryLine, unusedResultName, writeResults, type Cell, type FixedRate, type Measurement, type Report, type SpanExport,
+  describeRun, figuresOf, isFigures, renderTables, describeCount, describeMb, summaryLine, unusedResultName, writeResults, type Cell, type FixedRate, type Measurement, type Report, type SpanExport,
 } from './report.js';
 import { auditScenario, bodiesOf, checkReply, idPool, interleave, post, scenarios, type Pools, type Scenario, type ScenarioKey } from './scenarios.js';
 import { secretsEnv } from './secrets.js';
@@ -107,8 +107,9 @@ function withSettings(url: string, settings: ReadonlyArray<readonly [string, str
   return `${url}${url.includes('?') ? '&' : '?'}${params.toString()}`;
 }
 
+/** A token signed with the run's secret. Minting opens no database: the user's DATABASE_URL (which the bench may have set aside as no server) stays out. */
 const token = (principal: string, secret: string) =>
-  execFileSync('npm', ['run', '-s', 'token', '--', principal], { cwd: repoRoot, env: { ...process.env, JWT_SECRET: secret } }).toString().trim();
+  execFileSync('npm', ['run', '-s', 'token', '--', principal], { cwd: repoRoot, env: { ...process.env, DATABASE_URL: undefined, JWT_SECRET: secret } }).toString().trim();
 
 const gitIn = (dir: string, ...args: string[]) => {
   try {
@@ -410,7 +411,10 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   building.catch(() => undefined);
   const dataset = await ensureDataset({ serverUrl: server.url, database: p.database, customers: p.customers });
   if (dataset.seedSec > 0) console.log(`seeded ${p.database} in ${dataset.seedSec.toFixed(0)} s (first run only; not counted below)`);
-  console.log(`dataset ${p.database}: ${dataset.customers} customers, ${dataset.orders} orders; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `dataset ${p.database}: ${dataset.customers} customers, ${dataset.orders} orders, audit trail ~${describeCount(dataset.auditTrail.records)} records ` +
+      `(${describeMb(dataset.auditTrail.mb)}); load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+  );
   const { built, sec: buildSec } = await building;
   console.log(`compiled custos${args.compare === undefined ? '' : ' (both checkouts)'} and the floor with tsc in ${buildSec.toFixed(1)} s; the servers run the compiled JavaScript`);
   const started = performance.now();
@@ -462,7 +466,7 @@ async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
   const dir = join(repoRoot, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${unusedResultName(dir, `${date}-soak`, ['.json'])}.json`);
-  writeFileSync(file, `${JSON.stringify({ date, dataset: run.p.database, scenarios: usable.map((s) => s.key), ...result }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ date, dataset: run.p.database, auditTrail: run.dataset.auditTrail, scenarios: usable.map((s) => s.key), ...result }, null, 2)}\n`);
   console.log(`written ${file}`);
 }
 
@@ -623,7 +627,7 @@ async function main(): Promise<void> {
     ...(args.fullDbParams.length ? { fullDbParams: Object.fromEntries(args.fullDbParams) } : {}),
     ...(args.fullNodeFlags.length ? { fullNodeFlags: args.fullNodeFlags } : {}),
     node: process.version, nodeOptions: run.nodeOptions, nodeFlags: run.nodeFlags, cpu: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`, loadavgStart: loadStart, loadavgEnd: os.loadavg(),
-    dataset: { database: p.database, customers: run.dataset.customers, orders: run.dataset.orders },
+    dataset: { database: p.database, customers: run.dataset.customers, orders: run.dataset.orders, auditTrail: run.dataset.auditTrail },
     windows: { warmupSec: p.warmupSec, durationSec: p.durationSec, connections: p.connections, rounds: p.rounds, fixedRate: p.fixedRate },
     queries: Object.fromEntries(all.map((s) => [s.key, s.query])), sampleProblems: Object.fromEntries(problems),
   };

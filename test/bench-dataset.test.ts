@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { analyzeAuditTrail, postgresServer } from '../bench/dataset.js';
+import { analyzeAuditTrail, auditTrailSize, postgresServer } from '../bench/dataset.js';
 import { queryRows } from '../src/db/execute.js';
 import { AuditLog } from '../src/audit/store.js';
 import { auditEvent, openTestDb, type TestDb } from '../src/audit/test-db.js';
@@ -68,6 +68,11 @@ describe.skipIf(!process.env.DATABASE_URL)('the bench analyzing audit_events as 
       expect(await analyzeAuditTrail(url)).toBe(true);
       const [stats] = await queryRows(testDb.handle.db, sql`select n_mod_since_analyze::int as changed, last_analyze is not null as analyzed from pg_stat_user_tables where relname = 'audit_events'`);
       expect(stats).toEqual({ changed: 0, analyzed: true });
+      // Analyzed with no write since, the size the run reports is the trail's exact count.
+      const [count] = await queryRows(testDb.handle.db, sql`select count(*)::int as n from audit_events`);
+      const size = await auditTrailSize(url);
+      expect(size.records).toBe(count!.n);
+      expect(size.mb).toBeGreaterThan(0);
     } finally {
       await log.close();
     }
