@@ -47,6 +47,18 @@ export interface Measurement {
    * was the bottleneck; lower, requests were also waiting on PostgreSQL.
    */
   loopBusy?: number | null;
+  /**
+   * How late the server's event loop ran a 10 ms timer during the window, beyond the interval, p99 and max
+   * (prom-client's `monitorEventLoopDelay` histogram, read at the window's edge); null for the floor, absent
+   * from results before session 22. A loop held by one task (a collection, a span export, a large reply) holds
+   * every request that is ready meanwhile.
+   */
+  loopDelayMs?: { p99Ms: number; maxMs: number } | null;
+  /**
+   * Time spent runnable but waiting for a CPU during the window, ms: the server's main thread and the database's
+   * backends together (/proc/<pid>/schedstat); null where the kernel keeps no such statistics, absent before session 22.
+   */
+  runQueueWaitMs?: { server: number; postgres: number } | null;
   /** When the measured window ran (epoch ms, warm-up excluded). */
   windowMs?: { from: number; to: number };
   /** Full at a fixed rate: what its spans say about the window's requests (null: none arrived); absent elsewhere. */
@@ -273,6 +285,10 @@ interface FixedRateFigures {
   p99ByRound: number[];
   /** p99 of the wait for a free connection (median over rounds), part of the latency; null from results that did not measure it. */
   connectionWaitP99: number | null;
+  /** The server's event-loop delay, p99 (median over rounds) and max (over rounds), ms; null for the floor and older results. */
+  loopDelay: { p99Ms: number; maxMs: number } | null;
+  /** Per request, ms waited for a CPU by the server's main thread and by its PostgreSQL backends (median over rounds); null for older results. */
+  runQueueWait: { server: number; postgres: number } | null;
 }
 
 function fixedRateFigures(fr: FixedRate, scenario: ScenarioKey, variant: Variant): FixedRateFigures | null {
@@ -283,7 +299,15 @@ function fixedRateFigures(fr: FixedRate, scenario: ScenarioKey, variant: Variant
   const p99ByRound = [...ms].sort((a, b) => a.round - b.round).map((m) => m.load.p99);
   const waits = ms.map((m) => m.load.connectionWait?.p99);
   const connectionWaitP99 = waits.every((w): w is number => typeof w === 'number') ? median(waits) : null;
-  return { rps, p50, p99, errors, held, p99ByRound, connectionWaitP99 };
+  const delays = ms.map((m) => m.loopDelayMs);
+  const loopDelay = delays.every((d): d is { p99Ms: number; maxMs: number } => Boolean(d))
+    ? { p99Ms: median(delays.map((d) => d.p99Ms)), maxMs: Math.max(...delays.map((d) => d.maxMs)) }
+    : null;
+  const cpuWaits = ms.map((m) => (m.runQueueWaitMs && m.load.requests > 0 ? { server: m.runQueueWaitMs.server / m.load.requests, postgres: m.runQueueWaitMs.postgres / m.load.requests } : null));
+  const runQueueWait = cpuWaits.every((w): w is { server: number; postgres: number } => w !== null)
+    ? { server: median(cpuWaits.map((w) => w.server)), postgres: median(cpuWaits.map((w) => w.postgres)) }
+    : null;
+  return { rps, p50, p99, errors, held, p99ByRound, connectionWaitP99, loopDelay, runQueueWait };
 }
 
 /** p99 of full over off's at the fixed rate; null when either is missing or zero. */
@@ -339,7 +363,10 @@ function renderFixedRate(fr: FixedRate): string {
     const byRound = (c: FixedRateFigures | null) => (c ? c.p99ByRound.map((v) => f(v)).join(', ') : f(undefined));
     rows.push([scenario, String(rate), f(full?.p50), p99(full), f(off?.p50), p99(off), f(ratio, 2), target, ...(fr.rounds > 1 ? [`${byRound(full)} / ${byRound(off)}`] : [])]);
     const waited = (c: FixedRateFigures | null) => (c && c.connectionWaitP99 !== null ? `, waited for a connection p99 ${f(c.connectionWaitP99)} ms` : '');
-    const one = (v: Variant, c: FixedRateFigures | null) => `${v} ${f(c?.rps, 0)} req/s, ${c?.errors ?? 'n/a'} errors${waited(c)}`;
+    const late = (c: FixedRateFigures | null) => (c?.loopDelay ? `, event loop late p99 ${f(c.loopDelay.p99Ms)} ms (max ${f(c.loopDelay.maxMs)})` : '');
+    const cpu = (c: FixedRateFigures | null) =>
+      c?.runQueueWait ? `, waited for a CPU ${f(c.runQueueWait.server, 2)} ms per request (its PostgreSQL backends ${f(c.runQueueWait.postgres, 2)})` : '';
+    const one = (v: Variant, c: FixedRateFigures | null) => `${v} ${f(c?.rps, 0)} req/s, ${c?.errors ?? 'n/a'} errors${waited(c)}${late(c)}${cpu(c)}`;
     achieved.push(`${scenario} ${one('full', full)}; ${one('off', off)}`);
   }
   const out = [
@@ -347,6 +374,9 @@ function renderFixedRate(fr: FixedRate): string {
     `Full and off at the same rate: half the req/s of the slower of the two in the ${fr.connections}-connection table, requests evenly spaced over at most ` +
       `${fr.connections} connections; ${fr.warmupSec} s warm-up + ${fr.durationSec} s measured, ${fr.rounds} round(s) interleaved full → off. ` +
       'Latencies in ms (median over rounds) from sending to the end of the reply, a wait for a free connection included. ' +
+      'Under the table, per variant: the rate achieved, errors, the p99 of the wait for a free connection, and how late the server\'s event loop ran ' +
+      'its 10 ms timer (p99, median over rounds; max over rounds): a loop held by one task holds every request ready meanwhile; and how long, per request, ' +
+      'the server\'s main thread and its PostgreSQL backends were ready to run but waited for one of the machine\'s cores (/proc/<pid>/schedstat). ' +
       `"rate not held": a round achieved more than ${RATE_TOLERANCE * 100} % away from the rate.\n`,
   ];
   const header = ['scen', 'rate req/s', 'full p50', 'full p99', 'off p50', 'off p99', 'p99 full/off', 'target', ...(fr.rounds > 1 ? ['p99 by round, full / off'] : [])];
@@ -443,6 +473,7 @@ function fixedRateSummary(fr: FixedRate): Record<string, unknown> {
     out[scenario] = {
       rate, p99ms: { full: p99('full'), off: p99('off') }, 'full/off': round(fixedRateRatio(fr, scenario), 2),
       connectionWaitP99ms: { full: waitP99('full'), off: waitP99('off') },
+      loopDelayP99ms: { full: round(fixedRateFigures(fr, scenario, 'full')?.loopDelay?.p99Ms, 1), off: round(fixedRateFigures(fr, scenario, 'off')?.loopDelay?.p99Ms, 1) },
       ...(inside ? { fullInsideP99ms: { server: round(inside.serverMs.p99, 1), auditWait: round(inside.auditWaitMs?.p99, 1), sql: round(inside.sqlMs?.p99, 1) } } : {}),
     };
   }

@@ -27,7 +27,7 @@ import { secretsEnv } from './secrets.js';
 import { buildProject, buildServers, type Built } from './build.js';
 import { switchedOffEnv, type Switch } from './split.js';
 import {
-  cpuMs, LoadWorker, postgresCpu, postgresCpuDelta, readCounters, repoRoot, rssMb, startServer, stopAll, variants,
+  cpuMs, LoadWorker, postgresCpu, postgresCpuDelta, postgresRunQueueWait, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
   type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
 } from './servers.js';
 import postgres from 'postgres';
@@ -236,10 +236,15 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
     // The /metrics request is kept outside the CPU window.
     const before = order === 'before' ? await settledCounters(server.url) : null;
     const loopBefore = before && { sec: before.loopBusySec, atMs: performance.now() };
-    const at = { cpu: cpuMs(server.pid), pg: postgresCpu(database), loadgen: cpuMs(run.worker.pid) };
-    // The loop's busy time is read at the window's edge: the settling after it would dilute the share.
-    const loop = loopBefore ?? { sec: (await readCounters(server.url)).loopBusySec, atMs: performance.now() };
-    return { ...at, loop, counters: before ?? (await settledCounters(server.url)) };
+    const at = {
+      cpu: cpuMs(server.pid), pg: postgresCpu(database), loadgen: cpuMs(run.worker.pid),
+      waited: runQueueWaitMs(server.pid), pgWaited: postgresRunQueueWait(database),
+    };
+    // The loop's busy time is read at the window's edge: the settling after it would dilute the share. That first scrape
+    // after the window also carries the loop's delay over the window (the histogram was reset by the last scrape before it).
+    const edge = before ? null : await readCounters(server.url);
+    const loop = loopBefore ?? { sec: edge!.loopBusySec, atMs: performance.now() };
+    return { ...at, loop, loopDelay: edge?.loopDelay ?? null, counters: before ?? (await settledCounters(server.url)) };
   };
   // What autovacuum would do, during the warm-up (which it may slow: it is not measured) and finished before the window.
   const analyzed = analyzeAuditTrail(run.dataset.url);
@@ -281,6 +286,8 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
     serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresCpuDelta(b.pg, after.pg), loadgenCpuMs: after.loadgen - b.loadgen,
     rssMb: rssMb(server.pid), windowMs: { from, to },
     loopBusy: b.loop.sec !== null && after.loop.sec !== null ? ((after.loop.sec - b.loop.sec) * 1000) / (after.loop.atMs - b.loop.atMs) : null,
+    loopDelayMs: after.loopDelay,
+    runQueueWaitMs: Number.isFinite(after.waited - b.waited) ? { server: after.waited - b.waited, postgres: postgresCpuDelta(b.pgWaited, after.pgWaited) } : null,
   };
 }
 

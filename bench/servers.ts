@@ -125,15 +125,26 @@ export function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
 }
 
-/** CPU so far of each backend serving `database` (pid → ms): the benchmark's side of PostgreSQL, whatever else the machine runs. */
-export function postgresCpu(database: string): Map<number, number> {
+/**
+ * Time the process's main thread (for Node, its event loop) has waited on a run queue for a CPU
+ * while runnable, ms: the second field of /proc/<pid>/schedstat. On a machine whose cores are
+ * shared by the server, its PostgreSQL backends, the load generator and the span sink, a reply
+ * that is ready can still wait here. NaN where the kernel keeps no such statistics.
+ */
+export function runQueueWaitMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/);
+  return fields.length >= 2 ? Number(fields[1]) / 1e6 : NaN;
+}
+
+/** A figure so far of each backend serving `database` (pid → value): the benchmark's side of PostgreSQL, whatever else the machine runs. */
+function perBackend(database: string, read: (pid: number) => number): Map<number, number> {
   const out = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       // Backend titles read "postgres: 15/main: <user> <database> <client> <state>".
       const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (title.startsWith('postgres: ') && title.split(' ')[3] === database) out.set(Number(entry), cpuMs(Number(entry)));
+      if (title.startsWith('postgres: ') && title.split(' ')[3] === database) out.set(Number(entry), read(Number(entry)));
     } catch {
       // The process ended between readdir and read.
     }
@@ -141,7 +152,17 @@ export function postgresCpu(database: string): Map<number, number> {
   return out;
 }
 
-/** CPU spent between two snapshots by backends alive at the end (new ones count whole; ended ones are lost). */
+/** CPU so far of each backend serving `database` (pid → ms). */
+export function postgresCpu(database: string): Map<number, number> {
+  return perBackend(database, cpuMs);
+}
+
+/** Run-queue wait so far of each backend serving `database` (pid → ms; see runQueueWaitMs). */
+export function postgresRunQueueWait(database: string): Map<number, number> {
+  return perBackend(database, runQueueWaitMs);
+}
+
+/** What backends alive at the end added between two snapshots (new ones count whole; ended ones are lost). */
 export function postgresCpuDelta(before: Map<number, number>, after: Map<number, number>): number {
   let total = 0;
   for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
@@ -157,12 +178,36 @@ export function rssMb(pid: number): number {
 async function metricSums(url: string): Promise<Map<string, number> | null> {
   const res = await fetch(`${url}/metrics`).catch(() => undefined);
   if (!res?.ok) return null;
+  return parseMetricSums(await res.text());
+}
+
+/** Sums of every metric of a Prometheus text exposition over its label sets. */
+export function parseMetricSums(text: string): Map<string, number> {
   const sums = new Map<string, number>();
-  for (const line of (await res.text()).split('\n')) {
+  for (const line of text.split('\n')) {
     const match = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{[^}]*\})?\s+([0-9.eE+-]+)/.exec(line);
     if (match) sums.set(match[1]!, (sums.get(match[1]!) ?? 0) + Number(match[2]));
   }
   return sums;
+}
+
+/** How late the server's event loop ran its timer, beyond the timer's own interval, ms. */
+export interface LoopDelay {
+  p99Ms: number;
+  maxMs: number;
+}
+
+/**
+ * The event-loop delay since the previous scrape, from prom-client's default metrics: a
+ * `monitorEventLoopDelay` histogram that each scrape reads and then resets. It times a timer of
+ * fixed interval (10 ms by default), so every sample is at least that interval: the smallest
+ * sample (`min`) stands for it and is taken off, leaving how late the loop was. null when the
+ * gauges are missing (the floor) or the histogram was empty (a scrape right after another).
+ */
+export function loopDelayOf(sums: Map<string, number>): LoopDelay | null {
+  const [min, p99, max] = ['min', 'p99', 'max'].map((q) => sums.get(`nodejs_eventloop_lag_${q}_seconds`));
+  if (min === undefined || p99 === undefined || max === undefined || !(max >= min) || !(min > 0)) return null;
+  return { p99Ms: Math.max(0, (p99 - min) * 1000), maxMs: Math.max(0, (max - min) * 1000) };
 }
 
 /** custos's span export queue: every span ended is exported, failed, dropped or still pending. */
@@ -192,6 +237,8 @@ export interface ServerCounters {
   audit: { records: number; commits: number } | null;
   /** Seconds the server's event loop has spent running code since it started (`custos_event_loop_busy_seconds_total`); null for the floor. */
   loopBusySec: number | null;
+  /** The event-loop delay since the previous scrape (see loopDelayOf); null for the floor. */
+  loopDelay: LoopDelay | null;
 }
 
 /** The span queue gauges, or null unless all four are exposed (the floor has none). */
@@ -208,7 +255,7 @@ function spanCountsOf(sums: Map<string, number>): SpanCounts | null {
 /** One GET /metrics: `custos_db_statements_total` and `custos_graphql_requests_total` (all label sets), the span queue gauges, the audit and event-loop totals. */
 export async function readCounters(url: string): Promise<ServerCounters> {
   const sums = await metricSums(url);
-  if (!sums) return { statements: null, spans: null, requests: null, inFlight: null, audit: null, loopBusySec: null };
+  if (!sums) return { statements: null, spans: null, requests: null, inFlight: null, audit: null, loopBusySec: null, loopDelay: null };
   const records = sums.get('custos_audit_records_total');
   const commits = sums.get('custos_audit_commits_total');
   return {
@@ -219,6 +266,7 @@ export async function readCounters(url: string): Promise<ServerCounters> {
     // Off exposes the counters too, at zero: no audit log.
     audit: records === undefined || commits === undefined || commits === 0 ? null : { records, commits },
     loopBusySec: sums.get('custos_event_loop_busy_seconds_total') ?? null,
+    loopDelay: loopDelayOf(sums),
   };
 }
 
