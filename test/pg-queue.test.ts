@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
  * when the queue ran empty. The queue of idle connections never runs empty
  * while a pool has more connections than it needs at once, so under steady
  * load it kept one slot per query for the life of the process: ~10 bytes a
- * query, ~2 MB over a 30-minute soak at 100 req/s (bench/README, "Soak").
+ * query, ~2 MB over a 30-minute soak at 100 req/s (bench/HISTORY.md, "Earlier soaks").
  * patches/postgres+3.4.9.patch (applied by `npm ci` through patch-package)
  * drops the used slots; these tests hold the three builds the package ships
  * to it.

@@ -29,7 +29,7 @@ export function graphqlValuesModule(): ValuesModule {
  * plain copy of the values it returns. A list executes it once per field per
  * row: S2 (20 customers × 10 orders) ~1,300 times per request. Under S2
  * load that was 22–25 % of every byte the server allocated, in full and off
- * alike (a sampling heap profile, bench/README "Measured in session 14").
+ * alike (a sampling heap profile, bench/HISTORY.md "Measured in session 14").
  *
  * The common case has a constant answer. A field given no argument, whose
  * declared arguments are all optional and have no default, gets a new empty

@@ -18,7 +18,7 @@ export interface SpanQueueStats {
  * slice) stays below V8's large-object size and malloc's mmap threshold
  * (128 kB each): larger slices encoded into fresh pages, and the page faults
  * made the export of an S1 request cost 80–103 µs against 57–64 at 32
- * (bench/README, "Measured in session 11").
+ * (bench/HISTORY.md, "Measured in session 11").
  */
 export const EXPORT_SLICE = 32;
 
