@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
+import postgres from 'postgres';
 import { parseBenchArgs } from './args.js';
 import { profileSummary } from './cpuprofile.js';
 import { attributeRecording, PerfRecording, perfMapPath, perfUnavailable, removePerfMap, renderPerf, type PerfWindow } from './perf-cpu.js';
@@ -27,10 +28,9 @@ import { secretsEnv } from './secrets.js';
 import { buildProject, buildServers, type Built } from './build.js';
 import { switchedOffEnv, type Switch } from './split.js';
 import {
-  cpuMs, LoadWorker, postgresCpu, postgresCpuDelta, postgresRunQueueWait, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
+  cpuMs, LoadWorker, postgresCpu, postgresDelta, postgresRunQueueWait, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
   type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
 } from './servers.js';
-import postgres from 'postgres';
 import { soak } from './soak.js';
 import { pgActivityReader } from './pg-activity.js';
 
@@ -283,12 +283,19 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
     audit: b.counters.audit && after.counters.audit
       ? { records: after.counters.audit.records - b.counters.audit.records, commits: after.counters.audit.commits - b.counters.audit.commits }
       : null,
-    serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresCpuDelta(b.pg, after.pg), loadgenCpuMs: after.loadgen - b.loadgen,
+    serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresDelta(b.pg, after.pg), loadgenCpuMs: after.loadgen - b.loadgen,
     rssMb: rssMb(server.pid), windowMs: { from, to },
     loopBusy: b.loop.sec !== null && after.loop.sec !== null ? ((after.loop.sec - b.loop.sec) * 1000) / (after.loop.atMs - b.loop.atMs) : null,
     loopDelayMs: after.loopDelay,
-    runQueueWaitMs: Number.isFinite(after.waited - b.waited) ? { server: after.waited - b.waited, postgres: postgresCpuDelta(b.pgWaited, after.pgWaited) } : null,
+    runQueueWaitMs: runQueueWaits(b, after),
   };
+}
+
+/** The run-queue waits between two snapshots, or null where the kernel keeps no such statistics. */
+function runQueueWaits(before: { waited: number; pgWaited: Map<number, number> }, after: { waited: number; pgWaited: Map<number, number> }): { server: number; postgres: number } | null {
+  const server = after.waited - before.waited;
+  const backends = postgresDelta(before.pgWaited, after.pgWaited);
+  return Number.isFinite(server) && Number.isFinite(backends) ? { server, postgres: backends } : null;
 }
 
 const ended = (c: SpanCounts) => c.exported + c.failed + c.dropped + c.pending;

@@ -132,7 +132,14 @@ export function cpuMs(pid: number): number {
  * that is ready can still wait here. NaN where the kernel keeps no such statistics.
  */
 export function runQueueWaitMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/);
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/schedstat`, 'utf8');
+  } catch {
+    // A kernel built without schedstats has no such file (and a process that has ended, none at all).
+    return NaN;
+  }
+  const fields = text.trim().split(/\s+/);
   return fields.length >= 2 ? Number(fields[1]) / 1e6 : NaN;
 }
 
@@ -163,7 +170,7 @@ export function postgresRunQueueWait(database: string): Map<number, number> {
 }
 
 /** What backends alive at the end added between two snapshots (new ones count whole; ended ones are lost). */
-export function postgresCpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+export function postgresDelta(before: Map<number, number>, after: Map<number, number>): number {
   let total = 0;
   for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
   return total;

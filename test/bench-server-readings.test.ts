@@ -46,6 +46,7 @@ describe('the time a process waited for a CPU', () => {
     // Work that yields the CPU many times: each wake-up may wait, none takes wait away.
     for (let i = 0; i < 2000; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 0.01);
     expect(runQueueWaitMs(process.pid)).toBeGreaterThanOrEqual(first);
-    expect(() => runQueueWaitMs(2 ** 30)).toThrow();
+    // No such process (or a kernel without schedstats): no figure, not an exception that would stop the bench.
+    expect(runQueueWaitMs(2 ** 30)).toBeNaN();
   });
 });
