@@ -28,8 +28,8 @@ import { secretsEnv } from './secrets.js';
 import { buildProject, buildServers, type Built } from './build.js';
 import { switchedOffEnv, type Switch } from './split.js';
 import {
-  cpuMs, LoadWorker, postgresCpu, postgresDelta, postgresRunQueueWait, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
-  type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
+  cpuMs, LoadWorker, postgresBackends, postgresDelta, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
+  type BackendReading, type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
 } from './servers.js';
 import { soak } from './soak.js';
 import { pgActivityReader } from './pg-activity.js';
@@ -237,8 +237,7 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
     const before = order === 'before' ? await settledCounters(server.url) : null;
     const loopBefore = before && { sec: before.loopBusySec, atMs: performance.now() };
     const at = {
-      cpu: cpuMs(server.pid), pg: postgresCpu(database), loadgen: cpuMs(run.worker.pid),
-      waited: runQueueWaitMs(server.pid), pgWaited: postgresRunQueueWait(database),
+      cpu: cpuMs(server.pid), pg: postgresBackends(database), loadgen: cpuMs(run.worker.pid), waited: runQueueWaitMs(server.pid),
     };
     // The loop's busy time is read at the window's edge: the settling after it would dilute the share. That first scrape
     // after the window also carries the loop's delay over the window (the histogram was reset by the last scrape before it).
@@ -283,7 +282,7 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
     audit: b.counters.audit && after.counters.audit
       ? { records: after.counters.audit.records - b.counters.audit.records, commits: after.counters.audit.commits - b.counters.audit.commits }
       : null,
-    serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresDelta(b.pg, after.pg), loadgenCpuMs: after.loadgen - b.loadgen,
+    serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresDelta(b.pg, after.pg, 'cpuMs'), loadgenCpuMs: after.loadgen - b.loadgen,
     rssMb: rssMb(server.pid), windowMs: { from, to },
     loopBusy: b.loop.sec !== null && after.loop.sec !== null ? ((after.loop.sec - b.loop.sec) * 1000) / (after.loop.atMs - b.loop.atMs) : null,
     loopDelayMs: after.loopDelay,
@@ -292,9 +291,9 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
 }
 
 /** The run-queue waits between two snapshots, or null where the kernel keeps no such statistics. */
-function runQueueWaits(before: { waited: number; pgWaited: Map<number, number> }, after: { waited: number; pgWaited: Map<number, number> }): { server: number; postgres: number } | null {
+function runQueueWaits(before: { waited: number; pg: Map<number, BackendReading> }, after: { waited: number; pg: Map<number, BackendReading> }): { server: number; postgres: number } | null {
   const server = after.waited - before.waited;
-  const backends = postgresDelta(before.pgWaited, after.pgWaited);
+  const backends = postgresDelta(before.pg, after.pg, 'runQueueWaitMs');
   return Number.isFinite(server) && Number.isFinite(backends) ? { server, postgres: backends } : null;
 }
 

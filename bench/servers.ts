@@ -143,15 +143,23 @@ export function runQueueWaitMs(pid: number): number {
   return fields.length >= 2 ? Number(fields[1]) / 1e6 : NaN;
 }
 
-/** A figure so far of each backend serving `database` (pid → value): the benchmark's side of PostgreSQL, whatever else the machine runs. */
-function perBackend(database: string, read: (pid: number) => number): Map<number, number> {
-  const out = new Map<number, number>();
+/** What a PostgreSQL backend has used so far: CPU, and time spent runnable but waiting for a core (see runQueueWaitMs), ms. */
+export interface BackendReading {
+  cpuMs: number;
+  runQueueWaitMs: number;
+}
+
+/** Each backend serving `database` (pid → reading), in one pass over /proc: the benchmark's side of PostgreSQL, whatever else the machine runs. */
+export function postgresBackends(database: string): Map<number, BackendReading> {
+  const out = new Map<number, BackendReading>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       // Backend titles read "postgres: 15/main: <user> <database> <client> <state>".
       const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (title.startsWith('postgres: ') && title.split(' ')[3] === database) out.set(Number(entry), read(Number(entry)));
+      if (title.startsWith('postgres: ') && title.split(' ')[3] === database) {
+        out.set(Number(entry), { cpuMs: cpuMs(Number(entry)), runQueueWaitMs: runQueueWaitMs(Number(entry)) });
+      }
     } catch {
       // The process ended between readdir and read.
     }
@@ -159,20 +167,10 @@ function perBackend(database: string, read: (pid: number) => number): Map<number
   return out;
 }
 
-/** CPU so far of each backend serving `database` (pid → ms). */
-export function postgresCpu(database: string): Map<number, number> {
-  return perBackend(database, cpuMs);
-}
-
-/** Run-queue wait so far of each backend serving `database` (pid → ms; see runQueueWaitMs). */
-export function postgresRunQueueWait(database: string): Map<number, number> {
-  return perBackend(database, runQueueWaitMs);
-}
-
-/** What backends alive at the end added between two snapshots (new ones count whole; ended ones are lost). */
-export function postgresDelta(before: Map<number, number>, after: Map<number, number>): number {
+/** What backends alive at the end added to one of their figures between two snapshots (new ones count whole; ended ones are lost). */
+export function postgresDelta(before: Map<number, BackendReading>, after: Map<number, BackendReading>, figure: keyof BackendReading): number {
   let total = 0;
-  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  for (const [pid, reading] of after) total += reading[figure] - (before.get(pid)?.[figure] ?? 0);
   return total;
 }
 
