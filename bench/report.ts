@@ -11,7 +11,7 @@ import { median } from './quantile.js';
 import type { Quantiles, SpanTimings } from './otlp-sink.js';
 import type { PerfWindow } from './perf-cpu.js';
 import type { ScenarioKey } from './scenarios.js';
-import { repoRoot, variants, type SpanCounts, type Variant } from './servers.js';
+import { repoRoot, variants, type LoopDelay, type RunQueueWait, type SpanCounts, type Variant } from './servers.js';
 import { describeSwitchOff, type Switch } from './split.js';
 
 export interface Measurement {
@@ -53,12 +53,12 @@ export interface Measurement {
    * from results before session 22. A loop held by one task (a collection, a span export, a large reply) holds
    * every request that is ready meanwhile.
    */
-  loopDelayMs?: { p99Ms: number; maxMs: number } | null;
+  loopDelayMs?: LoopDelay | null;
   /**
    * Time spent runnable but waiting for a CPU during the window, ms: the server's main thread and the database's
    * backends together (/proc/<pid>/schedstat); null where the kernel keeps no such statistics, absent before session 22.
    */
-  runQueueWaitMs?: { server: number; postgres: number } | null;
+  runQueueWaitMs?: RunQueueWait | null;
   /** When the measured window ran (epoch ms, warm-up excluded). */
   windowMs?: { from: number; to: number };
   /** Full at a fixed rate: what its spans say about the window's requests (null: none arrived); absent elsewhere. */
@@ -286,9 +286,9 @@ interface FixedRateFigures {
   /** p99 of the wait for a free connection (median over rounds), part of the latency; null from results that did not measure it. */
   connectionWaitP99: number | null;
   /** The server's event-loop delay, p99 (median over rounds) and max (over rounds), ms; null for the floor and older results. */
-  loopDelay: { p99Ms: number; maxMs: number } | null;
+  loopDelay: LoopDelay | null;
   /** Per request, ms waited for a CPU by the server's main thread and by its PostgreSQL backends (median over rounds); null for older results. */
-  runQueueWait: { server: number; postgres: number } | null;
+  runQueueWait: RunQueueWait | null;
 }
 
 function fixedRateFigures(fr: FixedRate, scenario: ScenarioKey, variant: Variant): FixedRateFigures | null {
@@ -300,11 +300,11 @@ function fixedRateFigures(fr: FixedRate, scenario: ScenarioKey, variant: Variant
   const waits = ms.map((m) => m.load.connectionWait?.p99);
   const connectionWaitP99 = waits.every((w): w is number => typeof w === 'number') ? median(waits) : null;
   const delays = ms.map((m) => m.loopDelayMs);
-  const loopDelay = delays.every((d): d is { p99Ms: number; maxMs: number } => Boolean(d))
+  const loopDelay = delays.every((d): d is LoopDelay => Boolean(d))
     ? { p99Ms: median(delays.map((d) => d.p99Ms)), maxMs: Math.max(...delays.map((d) => d.maxMs)) }
     : null;
   const cpuWaits = ms.map((m) => (m.runQueueWaitMs && m.load.requests > 0 ? { server: m.runQueueWaitMs.server / m.load.requests, postgres: m.runQueueWaitMs.postgres / m.load.requests } : null));
-  const runQueueWait = cpuWaits.every((w): w is { server: number; postgres: number } => w !== null)
+  const runQueueWait = cpuWaits.every((w): w is RunQueueWait => w !== null)
     ? { server: median(cpuWaits.map((w) => w.server)), postgres: median(cpuWaits.map((w) => w.postgres)) }
     : null;
   return { rps, p50, p99, errors, held, p99ByRound, connectionWaitP99, loopDelay, runQueueWait };
@@ -467,13 +467,13 @@ const round = (x: number | null | undefined, d: number) => (x === null || x === 
 function fixedRateSummary(fr: FixedRate): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [scenario, rate] of Object.entries(fr.rates) as Array<[ScenarioKey, number]>) {
-    const p99 = (v: Variant) => round(fixedRateFigures(fr, scenario, v)?.p99, 1);
-    const waitP99 = (v: Variant) => round(fixedRateFigures(fr, scenario, v)?.connectionWaitP99, 1);
+    const figures = { full: fixedRateFigures(fr, scenario, 'full'), off: fixedRateFigures(fr, scenario, 'off') };
+    const both = (pick: (c: FixedRateFigures | null) => number | null | undefined) => ({ full: round(pick(figures.full), 1), off: round(pick(figures.off), 1) });
     const inside = insideFigures(fr, scenario);
     out[scenario] = {
-      rate, p99ms: { full: p99('full'), off: p99('off') }, 'full/off': round(fixedRateRatio(fr, scenario), 2),
-      connectionWaitP99ms: { full: waitP99('full'), off: waitP99('off') },
-      loopDelayP99ms: { full: round(fixedRateFigures(fr, scenario, 'full')?.loopDelay?.p99Ms, 1), off: round(fixedRateFigures(fr, scenario, 'off')?.loopDelay?.p99Ms, 1) },
+      rate, p99ms: both((c) => c?.p99), 'full/off': round(fixedRateRatio(fr, scenario), 2),
+      connectionWaitP99ms: both((c) => c?.connectionWaitP99),
+      loopDelayP99ms: both((c) => c?.loopDelay?.p99Ms),
       ...(inside ? { fullInsideP99ms: { server: round(inside.serverMs.p99, 1), auditWait: round(inside.auditWaitMs?.p99, 1), sql: round(inside.sqlMs?.p99, 1) } } : {}),
     };
   }
@@ -531,13 +531,18 @@ interface RunMeta {
   windows: { warmupSec: number; durationSec: number; rounds: number };
 }
 
+/** An audit trail's size as the run found it: "~231.2k records, 461 MB". */
+export function describeTrail(trail: { records: number; mb: number }): string {
+  return `~${describeCount(trail.records)} records, ${describeMb(trail.mb)}`;
+}
+
 /** A size in MB as read: "3.52 GB" from 1 GB up, else "412 MB". */
-export function describeMb(mb: number): string {
+function describeMb(mb: number): string {
   return mb >= 1024 ? `${(mb / 1024).toFixed(2)} GB` : `${Math.round(mb)} MB`;
 }
 
 /** 1234567 → "1.23M", 45600 → "45.6k", 950 → "950". */
-export function describeCount(n: number): string {
+function describeCount(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
   return String(Math.round(n));
@@ -552,7 +557,7 @@ export function describeRun(m: RunMeta): string {
     '',
     `commit ${m.commit} · node ${m.node}, custos compiled by tsc as the image runs it (NODE_OPTIONS ${m.nodeOptions}${m.nodeFlags?.length ? `, node ${m.nodeFlags.join(' ')}` : ''}: the image's, with the old-generation limit Node sets in the base Deployment's container) · ${m.cpu} · load average ${la(m.loadavgStart)} at start, ${la(m.loadavgEnd)} at end`,
     `dataset ${database}: ${customers} customers, ${orders} orders${m.seedSec ? ` (seeded in this run: ${m.seedSec} s)` : ' (reused)'}` +
-      (auditTrail ? `; its audit trail at the start ~${describeCount(auditTrail.records)} records, ${describeMb(auditTrail.mb)} (each run adds to it)` : ''),
+      (auditTrail ? `; its audit trail at the start ${describeTrail(auditTrail)} (each run adds to it)` : ''),
     `windows: ${m.windows.warmupSec} s warm-up + ${m.windows.durationSec} s measured, ${m.windows.rounds} round(s) interleaved full → off → floor; run took ${m.elapsedSec} s`,
     ...(m.compare
       ? [

@@ -21,7 +21,7 @@ import { readGcLog } from './gc-log.js';
 import type { LoadJob } from './load-worker.js';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
 import {
-  describeRun, figuresOf, isFigures, renderTables, describeCount, describeMb, summaryLine, unusedResultName, writeResults, type Cell, type FixedRate, type Measurement, type Report, type SpanExport,
+  describeRun, figuresOf, isFigures, renderTables, describeTrail, summaryLine, unusedResultName, writeResults, type Cell, type FixedRate, type Measurement, type Report, type SpanExport,
 } from './report.js';
 import { auditScenario, bodiesOf, checkReply, idPool, interleave, post, scenarios, type Pools, type Scenario, type ScenarioKey } from './scenarios.js';
 import { secretsEnv } from './secrets.js';
@@ -29,7 +29,7 @@ import { buildProject, buildServers, type Built } from './build.js';
 import { switchedOffEnv, type Switch } from './split.js';
 import {
   cpuMs, LoadWorker, postgresBackends, postgresDelta, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
-  type BackendReading, type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
+  type BackendReading, type RunQueueWait, type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
 } from './servers.js';
 import { soak } from './soak.js';
 import { pgActivityReader } from './pg-activity.js';
@@ -291,7 +291,7 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
 }
 
 /** The run-queue waits between two snapshots, or null where the kernel keeps no such statistics. */
-function runQueueWaits(before: { waited: number; pg: Map<number, BackendReading> }, after: { waited: number; pg: Map<number, BackendReading> }): { server: number; postgres: number } | null {
+function runQueueWaits(before: { waited: number; pg: Map<number, BackendReading> }, after: { waited: number; pg: Map<number, BackendReading> }): RunQueueWait | null {
   const server = after.waited - before.waited;
   const backends = postgresDelta(before.pg, after.pg, 'runQueueWaitMs');
   return Number.isFinite(server) && Number.isFinite(backends) ? { server, postgres: backends } : null;
@@ -425,8 +425,8 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const dataset = await ensureDataset({ serverUrl: server.url, database: p.database, customers: p.customers });
   if (dataset.seedSec > 0) console.log(`seeded ${p.database} in ${dataset.seedSec.toFixed(0)} s (first run only; not counted below)`);
   console.log(
-    `dataset ${p.database}: ${dataset.customers} customers, ${dataset.orders} orders, audit trail ~${describeCount(dataset.auditTrail.records)} records ` +
-      `(${describeMb(dataset.auditTrail.mb)}); load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `dataset ${p.database}: ${dataset.customers} customers, ${dataset.orders} orders, audit trail ${describeTrail(dataset.auditTrail)}; ` +
+      `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
   );
   const { built, sec: buildSec } = await building;
   console.log(`compiled custos${args.compare === undefined ? '' : ' (both checkouts)'} and the floor with tsc in ${buildSec.toFixed(1)} s; the servers run the compiled JavaScript`);

@@ -143,6 +143,12 @@ export function runQueueWaitMs(pid: number): number {
   return fields.length >= 2 ? Number(fields[1]) / 1e6 : NaN;
 }
 
+/** Time spent runnable but waiting for a core over a window, ms: the server's main thread, and the database's backends together. */
+export interface RunQueueWait {
+  server: number;
+  postgres: number;
+}
+
 /** What a PostgreSQL backend has used so far: CPU, and time spent runnable but waiting for a core (see runQueueWaitMs), ms. */
 export interface BackendReading {
   cpuMs: number;
