@@ -1,4 +1,4 @@
-import { sql, type SQL } from 'drizzle-orm';
+import { fillPlaceholders, is, SQL, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
 import { queryRows, toBuffer, type Row } from '../db/execute.js';
@@ -263,15 +263,23 @@ export class AuditLog {
 
 const dialect = new PgDialect();
 
+/** A statement compiled to text once: its values are drizzle placeholders, bound per run. */
+interface Compiled {
+  sql: string;
+  params: unknown[];
+}
+
 /**
  * Starts a statement on the transaction's connection now, in call order, so
  * that statements started together go out in one write (postgres.js
  * pipelines them) and still run one after the other. A name makes postgres.js
- * prepare the (constant) text once per connection.
+ * prepare the (constant) text once per connection. A compiled statement gets
+ * its placeholders bound from `values`; an SQL one is compiled here.
  */
-function start(tx: Db, statement: SQL, name?: string): Promise<Row[]> {
+function start(tx: Db, statement: SQL | Compiled, name?: string, values: Record<string, unknown> = {}): Promise<Row[]> {
+  const query = is(statement, SQL) ? dialect.sqlToQuery(statement) : { sql: statement.sql, params: fillPlaceholders(statement.params, values) };
   return tx._.session
-    .prepareQuery(dialect.sqlToQuery(statement), undefined, name, false)
+    .prepareQuery(query, undefined, name, false)
     .execute()
     .then((result: unknown) => (Array.isArray(result) ? (result as Row[]) : (result as { rows: Row[] }).rows));
 }
@@ -296,7 +304,7 @@ async function writeChained(tx: Db, events: Accepted, timeoutMs: number): Promis
   const found: ChainHead | null =
     head!.seq === null ? null : { seq: Number(head!.seq), hash: toBuffer(head!.hash)!, atMs: head!.at_ms as number };
   const chained = chain(events, found, head!.now_ms as number);
-  await start(tx, insertChained(chained), 'audit_insert');
+  await start(tx, INSERT, 'audit_insert', insertValues(chained));
   return chained.records;
 }
 
@@ -338,17 +346,39 @@ function chain({ events, bodies }: Accepted, head: ChainHead | null, clockMs: nu
  * The INSERT of chained records, the columns read from the canonical texts
  * themselves (type audit_canonical_v1 names its fields as the text does), the
  * hashes beside them in the same order. `where` guards the optimistic path.
+ * Its text never changes: it is compiled once (below), not per append.
  */
-function insertChained({ records, texts }: Chained, where?: SQL): SQL {
-  const hashes = JSON.stringify(records.map((r) => [r.prevHash.toString('hex'), r.hash.toString('hex')]));
+function insertChained(where?: SQL): SQL {
   return sql`insert into audit_events
       (seq, at, trace_id, span_id, principal_id, roles, action, subject, record_ids, fields, purpose, decision, reason, policy_version, prev_hash, hash)
     select c.seq, c.at, c."traceId", c."spanId", c."principalId", c.roles, c.action, c.subject, c."recordIds", c.fields,
            c.purpose, c.decision, c.reason, c."policyVersion", decode(h.value->>0, 'hex'), decode(h.value->>1, 'hex')
-    from json_populate_recordset(null::audit_canonical_v1, ${`[${texts.join(',')}]`}::json) with ordinality as c
-    join json_array_elements(${hashes}::json) with ordinality as h on h.ordinality = c.ordinality
+    from json_populate_recordset(null::audit_canonical_v1, ${sql.placeholder('texts')}::json) with ordinality as c
+    join json_array_elements(${sql.placeholder('hashes')}::json) with ordinality as h on h.ordinality = c.ordinality
     ${where ? sql`where ${where} returning seq` : sql``}`;
 }
+
+/** The values of the INSERT's placeholders: the records' canonical texts and their hashes, as JSON arrays. */
+function insertValues({ records, texts }: Chained): { texts: string; hashes: string } {
+  return { texts: `[${texts.join(',')}]`, hashes: JSON.stringify(records.map((r) => [r.prevHash.toString('hex'), r.hash.toString('hex')])) };
+}
+
+/** Inside the locked transaction. */
+const INSERT: Compiled = dialect.sqlToQuery(insertChained());
+
+/**
+ * The optimistic path's: it inserts only if the chain lock is free right now
+ * and the head it links to (placeholders `seq`, `hash`) is still the head.
+ * The head check runs inside audit_chain_head_is (migration 0007), planned
+ * there as a primary-key probe: written here, PostgreSQL planned it as a
+ * sequential scan while the trail's statistics said it was a few pages, and
+ * the statement's cached plan then read the whole trail on every append until
+ * the next ANALYZE.
+ */
+const INSERT_AFTER: Compiled = dialect.sqlToQuery(
+  insertChained(sql`(select pg_try_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))}))
+    and audit_chain_head_is(${sql.placeholder('seq')}, ${sql.placeholder('hash')})`),
+);
 
 /**
  * The common case in one statement, no transaction: links the events after
@@ -361,14 +391,9 @@ function insertChained({ records, texts }: Chained, where?: SQL): SQL {
  */
 async function appendAfter(db: Db, events: Accepted, head: ChainHead): Promise<AuditRecord[] | null> {
   const chained = chain(events, head, Date.now());
-  // The head check runs inside audit_chain_head_is (migration 0007), planned there as a primary-key probe: written
-  // here, PostgreSQL planned it as a sequential scan while the trail's statistics said it was a few pages, and the
-  // statement's cached plan then read the whole trail on every append until the next ANALYZE.
-  const guard = sql`(select pg_try_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))}))
-    and audit_chain_head_is(${head.seq}, ${head.hash})`;
   try {
     // Prepared once per connection.
-    const rows = await start(db, insertChained(chained, guard), 'audit_insert_after');
+    const rows = await start(db, INSERT_AFTER, 'audit_insert_after', { ...insertValues(chained), seq: head.seq, hash: head.hash });
     return rows.length === chained.records.length ? chained.records : null;
   } catch (e) {
     if (sqlState(e) === UNIQUE_VIOLATION) return null;

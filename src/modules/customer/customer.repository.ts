@@ -143,13 +143,16 @@ export async function countCustomers(ctx: Context, where: SQL[], values: Record<
 }
 
 /** One customer by id; outside the caller's rows it answers exactly as a missing id (null). */
+/** The id condition of a point read: built once, its value bound per run. */
+const BY_ID = sql`${customers.id} = ${sql.placeholder('id')}::uuid`;
+
 export async function getCustomer(ctx: Context, id: string, requested: Requested): Promise<RenderedRow | null> {
   assertUuid(id);
   assertMayReadCustomers(ctx);
   const projection = planProjection(ctx.authz, 'Customer', requested);
   const rows = await readRows(readContext(ctx), {
     projection,
-    where: [sql`${customers.id} = ${sql.placeholder('id')}::uuid`],
+    where: [BY_ID],
     orderBy: [],
     limit: 1,
     shape: { key: 'customer|id', values: { id } },
