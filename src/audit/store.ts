@@ -1,5 +1,6 @@
-import { fillPlaceholders, is, SQL, sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
+import { bind, compile, runStatement, type Compiled } from '../authz/statements.js';
 import type { Db } from '../db/client.js';
 import { queryRows, toBuffer, type Row } from '../db/execute.js';
 import { type AuditEventInput, type AuditRecord, canonicalBody, canonicalText, GENESIS_HASH, hashText, invalidReason } from './record.js';
@@ -263,23 +264,14 @@ export class AuditLog {
 
 const dialect = new PgDialect();
 
-/** A statement compiled to text once: its values are drizzle placeholders, bound per run. */
-interface Compiled {
-  sql: string;
-  params: unknown[];
-}
-
 /**
  * Starts a statement on the transaction's connection now, in call order, so
  * that statements started together go out in one write (postgres.js
- * pipelines them) and still run one after the other. A name makes postgres.js
- * prepare the (constant) text once per connection. A compiled statement gets
- * its placeholders bound from `values`; an SQL one is compiled here.
+ * pipelines them) and still run one after the other.
  */
-function start(tx: Db, statement: SQL | Compiled, name?: string, values: Record<string, unknown> = {}): Promise<Row[]> {
-  const query = is(statement, SQL) ? dialect.sqlToQuery(statement) : { sql: statement.sql, params: fillPlaceholders(statement.params, values) };
+function start(tx: Db, statement: SQL): Promise<Row[]> {
   return tx._.session
-    .prepareQuery(query, undefined, name, false)
+    .prepareQuery(dialect.sqlToQuery(statement), undefined, undefined, false)
     .execute()
     .then((result: unknown) => (Array.isArray(result) ? (result as Row[]) : (result as { rows: Row[] }).rows));
 }
@@ -304,7 +296,7 @@ async function writeChained(tx: Db, events: Accepted, timeoutMs: number): Promis
   const found: ChainHead | null =
     head!.seq === null ? null : { seq: Number(head!.seq), hash: toBuffer(head!.hash)!, atMs: head!.at_ms as number };
   const chained = chain(events, found, head!.now_ms as number);
-  await start(tx, INSERT, 'audit_insert', insertValues(chained));
+  await runStatement(tx, bind(INSERT, insertValues(chained)));
   return chained.records;
 }
 
@@ -346,7 +338,8 @@ function chain({ events, bodies }: Accepted, head: ChainHead | null, clockMs: nu
  * The INSERT of chained records, the columns read from the canonical texts
  * themselves (type audit_canonical_v1 names its fields as the text does), the
  * hashes beside them in the same order. `where` guards the optimistic path.
- * Its text never changes: it is compiled once (below), not per append.
+ * Its text never changes: it is compiled once (below), not per append, and
+ * runs as a prepared statement (src/authz/statements.ts).
  */
 function insertChained(where?: SQL): SQL {
   return sql`insert into audit_events
@@ -364,7 +357,7 @@ function insertValues({ records, texts }: Chained): { texts: string; hashes: str
 }
 
 /** Inside the locked transaction. */
-const INSERT: Compiled = dialect.sqlToQuery(insertChained());
+const INSERT: Compiled = compile(insertChained());
 
 /**
  * The optimistic path's: it inserts only if the chain lock is free right now
@@ -375,7 +368,7 @@ const INSERT: Compiled = dialect.sqlToQuery(insertChained());
  * the statement's cached plan then read the whole trail on every append until
  * the next ANALYZE.
  */
-const INSERT_AFTER: Compiled = dialect.sqlToQuery(
+const INSERT_AFTER: Compiled = compile(
   insertChained(sql`(select pg_try_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))}))
     and audit_chain_head_is(${sql.placeholder('seq')}, ${sql.placeholder('hash')})`),
 );
@@ -392,8 +385,7 @@ const INSERT_AFTER: Compiled = dialect.sqlToQuery(
 async function appendAfter(db: Db, events: Accepted, head: ChainHead): Promise<AuditRecord[] | null> {
   const chained = chain(events, head, Date.now());
   try {
-    // Prepared once per connection.
-    const rows = await start(db, INSERT_AFTER, 'audit_insert_after', { ...insertValues(chained), seq: head.seq, hash: head.hash });
+    const rows = await runStatement(db, bind(INSERT_AFTER, { ...insertValues(chained), seq: head.seq, hash: head.hash }));
     return rows.length === chained.records.length ? chained.records : null;
   } catch (e) {
     if (sqlState(e) === UNIQUE_VIOLATION) return null;

@@ -7,7 +7,8 @@ import type { Row } from '../db/execute.js';
  * Compiled policed statements. drizzle's SQL → text compilation costs more
  * than the rest of a small read, and its text only changes with the query's
  * shape, so the enforcement layer compiles each shape once: per-request
- * values are drizzle placeholders, filled per run. Nothing here holds a row
+ * values are drizzle placeholders, filled per run (the audit appender's
+ * INSERTs, src/audit/store.ts, are compiled the same way). Nothing here holds a row
  * or a value read from the database: only statement text and the constants
  * the rules put into it (which the cache key covers).
  */

@@ -142,10 +142,10 @@ export async function countCustomers(ctx: Context, where: SQL[], values: Record<
   return Number(row?.n ?? 0);
 }
 
-/** One customer by id; outside the caller's rows it answers exactly as a missing id (null). */
 /** The id condition of a point read: built once, its value bound per run. */
 const BY_ID = sql`${customers.id} = ${sql.placeholder('id')}::uuid`;
 
+/** One customer by id; outside the caller's rows it answers exactly as a missing id (null). */
 export async function getCustomer(ctx: Context, id: string, requested: Requested): Promise<RenderedRow | null> {
   assertUuid(id);
   assertMayReadCustomers(ctx);
