@@ -40,6 +40,11 @@ export interface Measurement {
   serverCpuMs: number;
   postgresCpuMs: number;
   loadgenCpuMs: number;
+  /**
+   * CPU of the bench's own process during the window, ms: the stand-in collector taking full's exports in (it reads
+   * them between windows) and the load worker's IPC. Absent from results before session 24.
+   */
+  benchCpuMs?: number;
   rssMb: number;
   /**
    * Share of the window the server's event loop spent running code (from `custos_event_loop_busy_seconds_total`,
@@ -83,6 +88,11 @@ export interface Figures {
   /** Mean over the windows of `Measurement.loopBusy`; null for the floor (or a run recorded before it existed). */
   loopBusy?: number | null;
   loadgenCpuPct: number;
+  /**
+   * CPU of the bench's own process per request and as a share of one core (%) over the windows; for full, mostly the
+   * stand-in collector taking its spans in. Null for results recorded before it was measured.
+   */
+  benchCpu?: { msPerRequest: number; pctOfCore: number } | null;
   rssMb: number;
   roundsRps: number[];
 }
@@ -121,6 +131,9 @@ export function figuresOf(ms: Measurement[]): Figures {
     pgCpuMsPerRequest: per(sum(ms.map((m) => m.postgresCpuMs))),
     loopBusy: ms.every((m) => typeof m.loopBusy === 'number') ? sum(ms.map((m) => m.loopBusy!)) / ms.length : null,
     loadgenCpuPct: seconds > 0 ? sum(ms.map((m) => m.loadgenCpuMs)) / seconds / 10 : NaN,
+    benchCpu: ms.every((m) => typeof m.benchCpuMs === 'number') && seconds > 0
+      ? { msPerRequest: per(sum(ms.map((m) => m.benchCpuMs!))), pctOfCore: sum(ms.map((m) => m.benchCpuMs!)) / seconds / 10 }
+      : null,
     rssMb: ms.at(-1)!.rssMb,
     roundsRps: ms.map((m) => m.load.rps),
   };
@@ -268,6 +281,8 @@ export function renderTables(report: Report): string {
   const audit = auditLine(report);
   if (audit) out.push('', audit);
   if (report.spanExport) out.push('', crossCheckLine(report.spanExport));
+  const collector = collectorLine(report);
+  if (collector) out.push('', collector);
   if (report.fixedRate) out.push('', renderFixedRate(report.fixedRate));
   if (report.exportStream) out.push('', renderExport(report.exportStream));
   return out.join('\n');
@@ -389,7 +404,7 @@ function renderFixedRate(fr: FixedRate): string {
 }
 
 /** Full's figures by scenario (`S1@16` when several connection counts ran), in report order. */
-function fullFigures(report: Report): Array<[string, Figures]> {
+function fullFigures(report: Pick<Report, 'cells'>): Array<[string, Figures]> {
   const many = Object.keys(report.cells).length > 1;
   const out: Array<[string, Figures]> = [];
   for (const [conns, byScenario] of Object.entries(report.cells)) {
@@ -439,6 +454,18 @@ function crossCheckLine({ custos, sink }: SpanExport): string {
     `custos counts ${custos.exported} exported, ${custos.failed} failed, ${custos.dropped} dropped, ${custos.pending} pending: ` +
     `${match ? 'match' : 'MISMATCH'}`
   );
+}
+
+/**
+ * What the bench's own process spent while full ran as fast as it answers: the stand-in collector taking full's spans
+ * in (off and floor send none), on the cores the server under test shares. Deployed, a collector runs on cores of its
+ * own, so this is CPU that full's windows lost here and off's did not. Undefined when no full window measured it.
+ */
+export function collectorLine(report: Pick<Report, 'cells'>): string | undefined {
+  const parts = fullFigures(report)
+    .filter(([, full]) => full.benchCpu)
+    .map(([key, full]) => `${key} ${f(full.benchCpu!.msPerRequest, 3)} ms per request (${f(full.benchCpu!.pctOfCore, 1)} % of a core)`);
+  return parts.length > 0 ? `Stand-in collector (the bench's own process) during full's windows: ${parts.join(', ')}` : undefined;
 }
 
 /**

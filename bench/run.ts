@@ -237,7 +237,7 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
     const before = order === 'before' ? await settledCounters(server.url) : null;
     const loopBefore = before && { sec: before.loopBusySec, atMs: performance.now() };
     const at = {
-      cpu: cpuMs(server.pid), pg: postgresBackends(database), loadgen: cpuMs(run.worker.pid), waited: runQueueWaitMs(server.pid),
+      cpu: cpuMs(server.pid), pg: postgresBackends(database), loadgen: cpuMs(run.worker.pid), bench: cpuMs(process.pid), waited: runQueueWaitMs(server.pid),
     };
     // The loop's busy time is read at the window's edge: the settling after it would dilute the share. That first scrape
     // after the window also carries the loop's delay over the window (the histogram was reset by the last scrape before it).
@@ -282,7 +282,7 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
     audit: b.counters.audit && after.counters.audit
       ? { records: after.counters.audit.records - b.counters.audit.records, commits: after.counters.audit.commits - b.counters.audit.commits }
       : null,
-    serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresDelta(b.pg, after.pg, 'cpuMs'), loadgenCpuMs: after.loadgen - b.loadgen,
+    serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresDelta(b.pg, after.pg, 'cpuMs'), loadgenCpuMs: after.loadgen - b.loadgen, benchCpuMs: after.bench - b.bench,
     rssMb: rssMb(server.pid), windowMs: { from, to },
     loopBusy: b.loop.sec !== null && after.loop.sec !== null ? ((after.loop.sec - b.loop.sec) * 1000) / (after.loop.atMs - b.loop.atMs) : null,
     loopDelayMs: after.loopDelay,
