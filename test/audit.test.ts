@@ -45,6 +45,11 @@ describe('a request by u-rep-1 can be followed by an auditor', () => {
     expect(read.fields.revealed).toEqual(['name', 'phone']);
     const reveal = records.find((r: { action: string; purpose: string | null }) => r.action === 'reveal' && r.purpose === 'contact');
     expect(reveal).toMatchObject({ purpose: 'contact', recordIds: ids, fields: { revealed: ['phone'] } });
+    // The names' reveal without a purpose covers every row: the read (no purpose) says it, with no record of its own.
+    expect(records.map((r: { action: string; purpose: string | null }) => [r.action, r.purpose])).toEqual([
+      ['read', null],
+      ['reveal', 'contact'],
+    ]);
   });
 
   it('carries the same decisions on the spans, with no personal value in any span', async () => {

@@ -57,7 +57,17 @@ describe(summarize.name, () => {
             for (const p of [null, 'contact', 'dsr'].filter((p) => p !== read!.purpose)) for (const row of rows) expect(revealedUnder(row, p)).toBe(false);
           }
           if (read!.purpose !== null) expect(reveals).toEqual([]);
-          if (reveals.length === 1) expect(reveals[0]!.recordIds.length).toBeLessThan(rows.length);
+          for (const d of reveals) {
+            // No reveal record repeats the read: one of every row is under a purpose the read does not state.
+            if (d.recordIds.length === rows.length) expect(d.purpose).not.toBe(read!.purpose);
+            // A reveal of every row without a purpose is the read's own.
+            if (d.purpose === null) expect(d.recordIds.length).toBeLessThan(rows.length);
+          }
+          // A lone reveal of every row stands beside the read only when the read holds a purpose-less reveal of every row.
+          if (reveals.length === 1 && reveals[0]!.recordIds.length === rows.length) {
+            expect(read!.purpose).toBeNull();
+            for (const row of rows) expect(revealedUnder(row, null)).toBe(true);
+          }
         },
       ),
     );
@@ -77,16 +87,32 @@ describe(summarize.name, () => {
     ]);
   });
 
-  it('keeps a reveal record per purpose when there are two, or when a reveal covers only some rows', () => {
+  it('keeps a record per purpose the read does not state, and one for a reveal of only some rows', () => {
     const two = projectionOf([
       { field: 'name', purpose: undefined },
       { field: 'phone', purpose: 'contact' },
     ]);
+    // A rep's point read revealing the name (standing, no purpose) and the phone for contact: the read says the name.
     const both = summarize(two, rowsOf(two, [['revealed', 'revealed']]));
-    expect(both.map((d) => [d.action, d.purpose, d.fields.revealed])).toEqual([
-      ['read', null, ['name', 'phone']],
-      ['reveal', null, ['name']],
-      ['reveal', 'contact', ['phone']],
+    expect(both.map((d) => [d.action, d.purpose, d.fields.revealed, d.recordIds])).toEqual([
+      ['read', null, ['name', 'phone'], ['c-0']],
+      ['reveal', 'contact', ['phone'], ['c-0']],
+    ]);
+    // The name revealed on one row of two: its own record, as the phone's for contact on both.
+    const partly = summarize(two, rowsOf(two, [['revealed', 'revealed'], ['masked', 'revealed']]));
+    expect(partly.map((d) => [d.action, d.purpose, d.recordIds])).toEqual([
+      ['read', null, ['c-0', 'c-1']],
+      ['reveal', null, ['c-0']],
+      ['reveal', 'contact', ['c-0', 'c-1']],
+    ]);
+    const contactAndDsr = projectionOf([
+      { field: 'phone', purpose: 'contact' },
+      { field: 'email', purpose: 'dsr' },
+    ]);
+    expect(summarize(contactAndDsr, rowsOf(contactAndDsr, [['revealed', 'revealed']])).map((d) => [d.action, d.purpose])).toEqual([
+      ['read', null],
+      ['reveal', 'contact'],
+      ['reveal', 'dsr'],
     ]);
     const one = projectionOf([{ field: 'phone', purpose: 'contact' }]);
     const some = summarize(one, rowsOf(one, [['revealed'], ['masked']]));

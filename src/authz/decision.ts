@@ -12,7 +12,10 @@ export interface AccessDecision {
   action: 'read' | 'reveal' | 'write' | 'export' | 'deny' | 'audit_read';
   recordIds: string[];
   fields: { raw: string[]; masked: string[]; revealed: string[]; denied: string[] };
-  /** A reveal's declared purpose; on a read, the purpose its revealed fields were shown for when no reveal record follows it. */
+  /**
+   * A reveal's declared purpose; on a read, the purpose its revealed fields were shown for, those that no reveal
+   * record after it names for the same rows (null: shown without a purpose).
+   */
   purpose: string | null;
   decision: 'allow' | 'deny';
   reason: string | null;
@@ -23,11 +26,14 @@ const sorted = (s: Set<string>) => [...s].sort();
 
 /**
  * One `read` decision for the rows, and a `reveal` decision per purpose that
- * revealed something, unless the read already says all of it: a reveal that
- * covers every row of the read under one purpose, with no other reveal
- * beside it, is the read's own purpose and revealed fields, and a second
- * record with the same ids would only repeat them (a sales role's standing
- * reveal of names doubled every list read's record in the trail).
+ * revealed something, unless the read already says it. A reveal without a
+ * purpose that covers every row of the read is the read itself (its rows, its
+ * revealed fields, no purpose), whatever other reveals stand beside it; a
+ * second record with the same ids would only repeat it (a sales role's
+ * standing reveal of names doubled every list read's record in the trail, and
+ * tripled a point read that also revealed a phone for a purpose). Failing
+ * that, a lone reveal under a purpose that covers every row is the read's own
+ * purpose and revealed fields.
  */
 export function summarize(projection: Projection, rows: RenderedRow[]): AccessDecision[] {
   const read = emptyFields();
@@ -61,26 +67,36 @@ export function summarize(projection: Projection, rows: RenderedRow[]): AccessDe
       }
     }
   }
-  const folded = reveals.size === 1 ? [...reveals].find(([, r]) => r.records.size === rows.length)?.[0] : undefined;
+  const everyRow = (r: { records: Set<string> }) => r.records.size === rows.length;
+  let purpose: string | null = null;
+  const unstated = reveals.get('');
+  if (unstated && everyRow(unstated)) {
+    reveals.delete('');
+  } else if (reveals.size === 1) {
+    const [only, r] = [...reveals][0]!;
+    if (everyRow(r)) {
+      purpose = only || null;
+      reveals.clear();
+    }
+  }
   const out: AccessDecision[] = [
     {
       subject: projection.subject,
       action: 'read',
       recordIds: rows.map((r) => r.id),
       fields: { raw: sorted(read.raw), masked: sorted(read.masked), revealed: sorted(read.revealed), denied: sorted(read.denied) },
-      purpose: folded || null,
+      purpose,
       decision: 'allow',
       reason: null,
     },
   ];
-  if (folded !== undefined) return out;
-  for (const [purpose, r] of reveals) {
+  for (const [declared, r] of reveals) {
     out.push({
       subject: projection.subject,
       action: 'reveal',
       recordIds: [...r.records],
       fields: { raw: [], masked: [], revealed: sorted(r.fields), denied: [] },
-      purpose: purpose || null,
+      purpose: declared || null,
       decision: 'allow',
       reason: null,
     });
