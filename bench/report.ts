@@ -41,8 +41,8 @@ export interface Measurement {
   postgresCpuMs: number;
   loadgenCpuMs: number;
   /**
-   * CPU of the bench's own process during the window, ms: the stand-in collector taking full's exports in (it reads
-   * them between windows) and the load worker's IPC. Absent from results before session 24.
+   * CPU of the bench's own process during the window, ms, all its threads: the stand-in collector receiving and
+   * reading full's exports, and the load worker's IPC. Absent from results before session 24.
    */
   benchCpuMs?: number;
   rssMb: number;
