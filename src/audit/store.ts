@@ -1,8 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
-import { PgDialect } from 'drizzle-orm/pg-core';
 import { bind, compile, runStatement, type Compiled } from '../authz/statements.js';
 import type { Db } from '../db/client.js';
-import { queryRows, toBuffer, type Row } from '../db/execute.js';
+import { queryRows, toBuffer } from '../db/execute.js';
 import { type AuditEventInput, type AuditRecord, canonicalBody, canonicalText, GENESIS_HASH, hashText, invalidReason } from './record.js';
 
 /**
@@ -262,30 +261,17 @@ export class AuditLog {
   }
 }
 
-const dialect = new PgDialect();
-
-/**
- * Starts a statement on the transaction's connection now, in call order, so
- * that statements started together go out in one write (postgres.js
- * pipelines them) and still run one after the other.
- */
-function start(tx: Db, statement: SQL): Promise<Row[]> {
-  return tx._.session
-    .prepareQuery(dialect.sqlToQuery(statement), undefined, undefined, false)
-    .execute()
-    .then((result: unknown) => (Array.isArray(result) ? (result as Row[]) : (result as { rows: Row[] }).rows));
-}
-
 /** Inside one transaction: lock the chain, read its head, link the events to it, insert them in one statement. */
 async function writeChained(tx: Db, events: Accepted, timeoutMs: number): Promise<AuditRecord[]> {
-  // One round trip for three statements, still three statements, in this order:
+  // One round trip for three statements, still three statements, in this order (each is sent as queryRows is called:
+  // postgres.js pipelines them in one write):
   // the timeout bounds the wait for a stuck lock holder too (callers fail closed instead of hanging),
   // and the head is read by a separate statement after the lock, so under READ COMMITTED it sees
   // the head committed by the previous holder.
   const [, , [head]] = await Promise.all([
-    start(tx, sql.raw(`set local statement_timeout = ${timeoutMs}`)),
-    start(tx, sql`select pg_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))})`),
-    start(
+    queryRows(tx, sql.raw(`set local statement_timeout = ${timeoutMs}`)),
+    queryRows(tx, sql`select pg_advisory_xact_lock(${sql.raw(String(CHAIN_LOCK_KEY))})`),
+    queryRows(
       tx,
       sql`select s.seq::text as seq, s.hash, (extract(epoch from s.at) * 1000)::float8 as at_ms,
                  (extract(epoch from clock_timestamp()) * 1000)::float8 as now_ms

@@ -1,15 +1,15 @@
 import { fillPlaceholders, type SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
-import type { Row } from '../db/execute.js';
+import { rowsOf, type Row } from '../db/execute.js';
 
 /**
  * Compiled policed statements. drizzle's SQL → text compilation costs more
  * than the rest of a small read, and its text only changes with the query's
  * shape, so the enforcement layer compiles each shape once: per-request
  * values are drizzle placeholders, filled per run (the audit appender's
- * INSERTs, src/audit/store.ts, are compiled the same way). Nothing here holds a row
- * or a value read from the database: only statement text and the constants
+ * INSERTs, src/audit/store.ts, are compiled the same way). Nothing here holds
+ * a row or a value read from the database: only statement text and the constants
  * the rules put into it (which the cache key covers).
  */
 export interface Statement {
@@ -56,9 +56,7 @@ export function bind(compiled: Compiled, values: Record<string, unknown>): State
  */
 export async function runStatement(db: Db, statement: Statement): Promise<Row[]> {
   const prepared = db._.session.prepareQuery({ sql: statement.text, params: statement.params }, undefined, statement.prepare ? 'custos' : undefined, false);
-  const result: unknown = await prepared.execute();
-  if (Array.isArray(result)) return result as Row[];
-  return (result as { rows: Row[] }).rows;
+  return rowsOf(await prepared.execute());
 }
 
 /** A Map bounded to `limit` entries, dropping the least recently used. */

@@ -3,11 +3,17 @@ import type { Db } from './client.js';
 
 export type Row = Record<string, unknown>;
 
-/** Runs raw SQL and returns plain rows, whichever driver is behind the Db (PGlite returns {rows}, postgres.js an array). */
+/** The plain rows of a statement's result, whichever driver is behind the Db (PGlite returns {rows}, postgres.js an array). */
+export function rowsOf(result: unknown): Row[] {
+  return Array.isArray(result) ? (result as Row[]) : (result as { rows: Row[] }).rows;
+}
+
+/**
+ * Runs raw SQL and returns plain rows. The statement is sent when this is called, so statements started together on
+ * one transaction go out in call order (postgres.js pipelines them in one write).
+ */
 export async function queryRows(db: Db, query: SQL): Promise<Row[]> {
-  const result: unknown = await db.execute(query);
-  if (Array.isArray(result)) return result as Row[];
-  return (result as { rows: Row[] }).rows;
+  return rowsOf(await db.execute(query));
 }
 
 /** A bytea value as a Buffer (PGlite yields Uint8Array, postgres.js Buffer). */
