@@ -263,8 +263,8 @@ export class AuditLog {
 
 /** Inside one transaction: lock the chain, read its head, link the events to it, insert them in one statement. */
 async function writeChained(tx: Db, events: Accepted, timeoutMs: number): Promise<AuditRecord[]> {
-  // One round trip for three statements, still three statements, in this order (each is sent as queryRows is called:
-  // postgres.js pipelines them in one write):
+  // One round trip for three statements, still three statements, in this order (each starts in the turn queryRows is
+  // called in, in call order: postgres.js pipelines them in one write):
   // the timeout bounds the wait for a stuck lock holder too (callers fail closed instead of hanging),
   // and the head is read by a separate statement after the lock, so under READ COMMITTED it sees
   // the head committed by the previous holder.

@@ -9,8 +9,9 @@ export function rowsOf(result: unknown): Row[] {
 }
 
 /**
- * Runs raw SQL and returns plain rows. The statement is sent when this is called, so statements started together on
- * one transaction go out in call order (postgres.js pipelines them in one write).
+ * Runs raw SQL and returns plain rows. The statement starts within the same turn as the call (drizzle runs it when
+ * awaited here), so statements started together on one transaction go out in call order, and postgres.js pipelines
+ * them in one write.
  */
 export async function queryRows(db: Db, query: SQL): Promise<Row[]> {
   return rowsOf(await db.execute(query));
