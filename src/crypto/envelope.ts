@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { freshIv } from './iv.js';
 
 /**
  * Envelope encryption: every customer has its own 256-bit data key (DEK),
@@ -31,7 +32,7 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
 function seal(key: Buffer, plaintext: Buffer, aad: string): Buffer {
-  const iv = randomBytes(IV_BYTES);
+  const iv = freshIv(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(aad, 'utf8'));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);

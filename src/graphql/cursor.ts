@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
+import { freshIv } from '../crypto/iv.js';
 import { BadUserInputError } from '../errors.js';
 
 /**
@@ -23,7 +24,7 @@ function keyOf(secret: string): Buffer {
 }
 
 export function encodeCursor(secret: string, scope: string, payload: CursorPayload): string {
-  const iv = randomBytes(12);
+  const iv = freshIv(12);
   const cipher = createCipheriv('aes-256-gcm', keyOf(secret), iv);
   cipher.setAAD(Buffer.from(scope));
   const body = Buffer.concat([cipher.update(JSON.stringify(payload), 'utf8'), cipher.final()]);
