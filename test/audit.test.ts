@@ -119,6 +119,35 @@ describe('the audit trail', () => {
     }
   });
 
+  it('pages by any edge cursor and by endCursor, newest first, each record once', async () => {
+    const page = `query($f: AuditEventFilter, $n: Int!, $a: String) { auditEvents(filter: $f, first: $n, after: $a) { edges { cursor node { seq } } pageInfo { endCursor hasNextPage } } }`;
+    const filter = { principalId: 'u-rep-1' };
+    const all = await gql(server, 'u-auditor-1', page, { f: filter, n: 50 });
+    const seqs: number[] = all.json.data.auditEvents.edges.map((e: { node: { seq: number } }) => e.node.seq);
+    expect(seqs.length).toBeGreaterThanOrEqual(4);
+    expect([...seqs].sort((a, b) => b - a)).toEqual(seqs);
+    // After the cursor of the k-th edge come exactly the records after it.
+    for (const k of [0, 1, seqs.length - 2]) {
+      const after = await gql(server, 'u-auditor-1', page, { f: filter, n: 50, a: all.json.data.auditEvents.edges[k].cursor });
+      expect(after.json.data.auditEvents.edges.map((e: { node: { seq: number } }) => e.node.seq)).toEqual(seqs.slice(k + 1));
+    }
+    // Walking two at a time by endCursor visits them all, in order.
+    const walked: number[] = [];
+    let cursor: string | null = null;
+    for (let hasNext = true; hasNext; ) {
+      const res = await gql(server, 'u-auditor-1', page, { f: filter, n: 2, ...(cursor ? { a: cursor } : {}) });
+      const conn = res.json.data.auditEvents;
+      walked.push(...conn.edges.map((e: { node: { seq: number } }) => e.node.seq));
+      expect(conn.pageInfo.endCursor).toEqual(conn.edges.length > 0 ? expect.any(String) : null);
+      ({ endCursor: cursor, hasNextPage: hasNext } = conn.pageInfo);
+    }
+    // The walk's own audit_read records are the auditor's, not u-rep-1's: the filtered trail did not move.
+    expect(walked).toEqual(seqs);
+    // A cursor is bound to its filter: under another one it is refused.
+    const other = await gql(server, 'u-auditor-1', page, { f: { principalId: 'u-mgr-1' }, n: 5, a: all.json.data.auditEvents.edges[0].cursor });
+    expect(other.json.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+  });
+
   it('holds no personal value, and its chain verifies', async () => {
     const rows = await server.running.db.db.execute(sql`select * from audit_events`);
     const dumped = JSON.stringify(rows);

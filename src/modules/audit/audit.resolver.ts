@@ -17,6 +17,22 @@ function toEvent(r: AuditRecord): AuditEvent {
   return { ...r, at: r.at.toISOString(), hash: r.hash.toString('hex') };
 }
 
+/**
+ * An edge of `auditEvents`. Its cursor is encrypted (~10 µs each) and built
+ * only if selected: graphql-js calls a function-valued field as a method.
+ */
+class AuditEventEdgeOf {
+  constructor(
+    readonly node: AuditEvent,
+    private readonly seq: number,
+    private readonly cursorOf: (seq: number) => string,
+  ) {}
+
+  cursor(): string {
+    return this.cursorOf(this.seq);
+  }
+}
+
 function date(value: string | undefined, argument: string): Date | undefined {
   if (value === undefined || value === null) return undefined;
   const d = new Date(value);
@@ -91,8 +107,10 @@ export class AuditResolver {
     const afterSeq = after ? Number(decodeCursor(ctx.cursorSecret, scope, after).id) : undefined;
     const query = filterOf(filter);
     const page = await auditRead(ctx, 'auditEvents', () => findEvents(ctx.db, query, { first, ...(afterSeq !== undefined ? { afterSeq } : {}) }), (p) => p.records);
-    const edges = page.records.map((r) => ({ cursor: encodeCursor(ctx.cursorSecret, scope, { k: null, id: String(r.seq) }), node: toEvent(r) }));
-    return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
+    const cursorOf = (seq: number) => encodeCursor(ctx.cursorSecret, scope, { k: null, id: String(seq) });
+    const edges = page.records.map((r) => new AuditEventEdgeOf(toEvent(r), r.seq, cursorOf));
+    const last = page.records.at(-1);
+    return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: last ? cursorOf(last.seq) : null } };
   }
 
   @Query(() => AccessSummaryResult, { description: 'Records read per principal, reveals per purpose, denials, in [from, to).' })
