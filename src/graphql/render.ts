@@ -52,17 +52,18 @@ export function toNode(subject: string, row: RenderedRow): Record<string, unknow
 
 /**
  * A connection edge. graphql-js calls a function-valued field as a method,
- * so the (encrypted) cursor is built only when selected, with no closure per row.
+ * so the (encrypted) cursor is built from the edge's key (a policed row, an
+ * audit record's seq) only when selected, with no closure per row.
  */
-export class Edge {
+export class Edge<K = RenderedRow, N = Record<string, unknown>> {
   constructor(
-    readonly node: Record<string, unknown>,
-    private readonly row: RenderedRow,
-    private readonly cursorOf: (row: RenderedRow) => string,
+    readonly node: N,
+    private readonly key: K,
+    private readonly cursorOf: (key: K) => string,
   ) {}
 
   cursor(): string {
-    return this.cursorOf(this.row);
+    return this.cursorOf(this.key);
   }
 }
 

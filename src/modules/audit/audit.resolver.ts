@@ -4,6 +4,7 @@ import { accessSummary, findEvents, trailOf, type AuditFilter } from '../../audi
 import { BadUserInputError, ForbiddenError } from '../../errors.js';
 import { requestObserver, type Context } from '../../graphql/context.js';
 import { decodeCursor, encodeCursor } from '../../graphql/cursor.js';
+import { Edge } from '../../graphql/render.js';
 import { validatePageSize } from '../common/paging.js';
 import { AccessSummaryResult, AuditEvent, AuditEventConnection, AuditEventFilter } from './audit.type.js';
 
@@ -15,22 +16,6 @@ function assertAuditor(ctx: Context): void {
 
 function toEvent(r: AuditRecord): AuditEvent {
   return { ...r, at: r.at.toISOString(), hash: r.hash.toString('hex') };
-}
-
-/**
- * An edge of `auditEvents`. Its cursor is encrypted (~10 µs each) and built
- * only if selected: graphql-js calls a function-valued field as a method.
- */
-class AuditEventEdgeOf {
-  constructor(
-    readonly node: AuditEvent,
-    private readonly seq: number,
-    private readonly cursorOf: (seq: number) => string,
-  ) {}
-
-  cursor(): string {
-    return this.cursorOf(this.seq);
-  }
 }
 
 function date(value: string | undefined, argument: string): Date | undefined {
@@ -107,8 +92,9 @@ export class AuditResolver {
     const afterSeq = after ? Number(decodeCursor(ctx.cursorSecret, scope, after).id) : undefined;
     const query = filterOf(filter);
     const page = await auditRead(ctx, 'auditEvents', () => findEvents(ctx.db, query, { first, ...(afterSeq !== undefined ? { afterSeq } : {}) }), (p) => p.records);
+    // Each cursor is encrypted (~10 µs): an edge builds its own only if selected (see Edge).
     const cursorOf = (seq: number) => encodeCursor(ctx.cursorSecret, scope, { k: null, id: String(seq) });
-    const edges = page.records.map((r) => new AuditEventEdgeOf(toEvent(r), r.seq, cursorOf));
+    const edges = page.records.map((r) => new Edge(toEvent(r), r.seq, cursorOf));
     const last = page.records.at(-1);
     return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: last ? cursorOf(last.seq) : null } };
   }
