@@ -4,6 +4,11 @@
  * disk) and the WAL written. The soak reads these before and after each
  * window, so a window whose p99 jumps can be told apart: a checkpoint that
  * ended in it, a burst of WAL, or neither (then it is custos or the machine).
+ * It also reads how often a page was not in `shared_buffers` (the bench
+ * database's, and the audit trail's table and indexes alone) and how many
+ * dirty pages the backends had to write themselves to make room, so that a
+ * cost per request that grows over a soak can be told to come from the
+ * audit trail outgrowing the buffer cache, or not.
  *
  * Server-wide figures, not the bench database's alone: on the machine measured
  * here nothing else writes. Each backend adds its WAL to the statistics when
@@ -27,6 +32,18 @@ export interface PgCounters {
   /** WAL written, bytes, and of its records the full-page images (null: no pg_stat_wal). */
   walBytes: number | null;
   walFpi: number | null;
+  /** Pages the bench database's backends found in `shared_buffers` (hit) or had to read in (read: from the OS, its page cache or the disk). */
+  blocksHit: number;
+  blocksRead: number;
+  /** The same for `audit_events`, its indexes and its TOAST (null: no audit table in this database). */
+  auditBlocksHit: number | null;
+  auditBlocksRead: number | null;
+  /**
+   * Dirty pages the backends wrote themselves to free a buffer, server-wide
+   * (`buffers_backend`; from PostgreSQL 17, which dropped it, client backends'
+   * writes in `pg_stat_io`; null before 16 without the former).
+   */
+  backendWrites: number | null;
 }
 
 /** What happened between two readings. */
@@ -47,6 +64,11 @@ export interface PgWindow {
   checkpointBuffers: number;
   walMb: number | null;
   walFpi: number | null;
+  blocksHit: number;
+  blocksRead: number;
+  auditBlocksHit: number | null;
+  auditBlocksRead: number | null;
+  backendWrites: number | null;
 }
 
 /** Reads the counters; the query adapts to the server's version once, on the first call. */
@@ -64,19 +86,37 @@ export function pgActivityReader(sql: Sql): () => Promise<PgCounters> {
       checkpointBuffers: num(row.buffers) ?? 0,
       walBytes: num(row.wal_bytes),
       walFpi: num(row.wal_fpi),
+      blocksHit: num(row.blks_hit) ?? 0,
+      blocksRead: num(row.blks_read) ?? 0,
+      auditBlocksHit: num(row.audit_hit),
+      auditBlocksRead: num(row.audit_read),
+      backendWrites: num(row.backend_writes),
     };
   };
 }
 
 async function chooseQuery(sql: Sql): Promise<string> {
-  const [v] = await sql<Array<{ checkpointer: boolean; wal: boolean }>>`
+  const [v] = await sql<Array<{ checkpointer: boolean; wal: boolean; backend: boolean; io: boolean }>>`
     select to_regclass('pg_catalog.pg_stat_checkpointer') is not null as checkpointer,
-           to_regclass('pg_catalog.pg_stat_wal') is not null as wal`;
+           to_regclass('pg_catalog.pg_stat_wal') is not null as wal,
+           exists (select 1 from pg_attribute where attrelid = 'pg_catalog.pg_stat_bgwriter'::regclass and attname = 'buffers_backend') as backend,
+           to_regclass('pg_catalog.pg_stat_io') is not null as io`;
   const checkpointer = v?.checkpointer
     ? `select num_timed + num_requested as checkpoints, write_time as write_ms, sync_time as sync_ms, buffers_written as buffers from pg_stat_checkpointer`
     : `select checkpoints_timed + checkpoints_req as checkpoints, checkpoint_write_time as write_ms, checkpoint_sync_time as sync_ms, buffers_checkpoint as buffers from pg_stat_bgwriter`;
   const wal = v?.wal ? `select wal_bytes::float8 as wal_bytes, wal_fpi from pg_stat_wal` : `select null::float8 as wal_bytes, null::bigint as wal_fpi`;
-  return `select c.checkpoints, c.write_ms, c.sync_ms, c.buffers, w.wal_bytes, w.wal_fpi from (${checkpointer}) as c, (${wal}) as w`;
+  const backendWrites = v?.backend
+    ? `select buffers_backend as backend_writes from pg_stat_bgwriter`
+    : v?.io
+      ? `select coalesce(sum(writes), 0) as backend_writes from pg_stat_io where backend_type = 'client backend'`
+      : `select null::bigint as backend_writes`;
+  // pg_statio_user_tables counts a relation's heap, index and TOAST pages apart; a column is null where the part is absent.
+  const audit = `select sum(coalesce(heap_blks_hit, 0) + coalesce(idx_blks_hit, 0) + coalesce(toast_blks_hit, 0) + coalesce(tidx_blks_hit, 0)) as audit_hit,
+      sum(coalesce(heap_blks_read, 0) + coalesce(idx_blks_read, 0) + coalesce(toast_blks_read, 0) + coalesce(tidx_blks_read, 0)) as audit_read
+    from pg_statio_user_tables where relid = to_regclass('audit_events')`;
+  const database = `select blks_hit, blks_read from pg_stat_database where datname = current_database()`;
+  return `select c.checkpoints, c.write_ms, c.sync_ms, c.buffers, w.wal_bytes, w.wal_fpi, d.blks_hit, d.blks_read, a.audit_hit, a.audit_read, b.backend_writes
+    from (${checkpointer}) as c, (${wal}) as w, (${database}) as d, (${audit}) as a, (${backendWrites}) as b`;
 }
 
 /** The difference of two readings; a counter that went back (statistics reset) counts as nothing done. */
@@ -95,6 +135,11 @@ export function pgWindow(before: PgCounters, after: PgCounters): PgWindow {
     checkpointBuffers: buffers,
     walMb: walBytes === null ? null : walBytes / 1024 / 1024,
     walFpi: nullable(before.walFpi, after.walFpi),
+    blocksHit: delta(before.blocksHit, after.blocksHit),
+    blocksRead: delta(before.blocksRead, after.blocksRead),
+    auditBlocksHit: nullable(before.auditBlocksHit, after.auditBlocksHit),
+    auditBlocksRead: nullable(before.auditBlocksRead, after.auditBlocksRead),
+    backendWrites: nullable(before.backendWrites, after.backendWrites),
   };
 }
 

@@ -28,7 +28,7 @@ import { secretsEnv } from './secrets.js';
 import { buildProject, buildServers, type Built } from './build.js';
 import { switchedOffEnv, type Switch } from './split.js';
 import {
-  cpuMs, LoadWorker, postgresBackends, postgresDelta, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
+  cpuMs, LoadWorker, postgresBackends, postgresDelta, postgresProcesses, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
   type BackendReading, type RunQueueWait, type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
 } from './servers.js';
 import { soak } from './soak.js';
@@ -472,9 +472,13 @@ async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
   const gc = gcLog ? { read: () => readGcLog(gcLog) } : undefined;
   // One connection of the orchestrator's own reads PostgreSQL's statistics around each window.
   const stats = postgres(run.dataset.url, { max: 1, onnotice: () => undefined });
+  // PostgreSQL's processes are read from /proc only where its backends are this machine's processes (the servers' pools are open by now).
+  const database = run.p.database;
+  const processes = postgresBackends(database).size > 0 ? { processes: () => postgresProcesses(database) } : {};
+  if (!processes.processes) console.log(`PostgreSQL's processes are not on this machine: the soak reads its statistics, not its CPU`);
   const result = await soak({
     worker: run.worker, server: run.servers.full, headers: headersFor(run, scenarios.S1), bodies: mix, seconds, rate: run.args.rate, connections: 16, ...(spans ? { spans } : {}), ...(gc ? { gc } : {}),
-    pg: { read: pgActivityReader(stats) },
+    pg: { read: pgActivityReader(stats), ...processes },
   }).finally(() => stats.end({ timeout: 5 }));
   const dir = join(repoRoot, 'bench', 'results');
   mkdirSync(dir, { recursive: true });

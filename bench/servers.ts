@@ -155,22 +155,40 @@ export interface BackendReading {
   runQueueWaitMs: number;
 }
 
-/** Each backend serving `database` (pid → reading), in one pass over /proc: the benchmark's side of PostgreSQL, whatever else the machine runs. */
-export function postgresBackends(database: string): Map<number, BackendReading> {
-  const out = new Map<number, BackendReading>();
+/** A PostgreSQL process's reading, and whether it is a backend serving the bench's database. */
+export interface PostgresProcess extends BackendReading {
+  ofDatabase: boolean;
+}
+
+/**
+ * Every process of the local PostgreSQL server (pid → reading), in one pass
+ * over /proc: the backends serving `database`, and the rest (the postmaster,
+ * checkpointer, WAL writer, background writer, autovacuum, other databases'
+ * backends), whose work a request causes too (the checkpointer writes what
+ * the backends dirtied).
+ */
+export function postgresProcesses(database: string): Map<number, PostgresProcess> {
+  const out = new Map<number, PostgresProcess>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      // Backend titles read "postgres: 15/main: <user> <database> <client> <state>".
+      // Child titles read "postgres: 15/main: <user> <database> <client> <state>" for a backend, "postgres: 15/main: checkpointer" and
+      // so on for the rest; the postmaster keeps its command line, ".../bin/postgres -D ...".
       const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (title.startsWith('postgres: ') && title.split(' ')[3] === database) {
-        out.set(Number(entry), { cpuMs: cpuMs(Number(entry)), runQueueWaitMs: runQueueWaitMs(Number(entry)) });
-      }
+      const child = title.startsWith('postgres: ');
+      if (!child && !/(^|\/)postgres$/.test(title.split('\0')[0] ?? '')) continue;
+      const pid = Number(entry);
+      out.set(pid, { cpuMs: cpuMs(pid), runQueueWaitMs: runQueueWaitMs(pid), ofDatabase: child && title.split(' ')[3] === database });
     } catch {
       // The process ended between readdir and read.
     }
   }
   return out;
+}
+
+/** Each backend serving `database` (pid → reading): the benchmark's side of PostgreSQL, whatever else the machine runs. */
+export function postgresBackends(database: string): Map<number, BackendReading> {
+  return new Map([...postgresProcesses(database)].filter(([, p]) => p.ofDatabase));
 }
 
 /** What backends alive at the end added to one of their figures between two snapshots (new ones count whole; ended ones are lost). */

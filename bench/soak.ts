@@ -10,10 +10,12 @@ import type { LoadResult } from './load-worker.js';
 import type { OtlpSink, SpanTimings } from './otlp-sink.js';
 import { pgWindow, stallsAndCheckpoints, STALL_FACTOR, type PgCounters, type PgWindow } from './pg-activity.js';
 import { median } from './quantile.js';
-import { cpuMs, rssMb, type LoadWorker, type ServerHandle } from './servers.js';
+import { cpuMs, rssMb, type LoadWorker, type PostgresProcess, type ServerHandle } from './servers.js';
 
 export interface SoakSample {
   t: number;
+  /** Requests answered in the window. */
+  requests: number;
   rps: number;
   p99: number;
   errors: number;
@@ -25,8 +27,30 @@ export interface SoakSample {
   inside?: SpanTimings | null;
   /** What the server's garbage collector did in the window (absent: not watched). */
   gc?: GcWindow;
-  /** What PostgreSQL did in the window: checkpoints, WAL (absent: not read). */
+  /** What PostgreSQL did in the window: checkpoints, WAL, pages read in (absent: not read). */
   pg?: PgWindow;
+  /** PostgreSQL's CPU in the window (absent: its processes not read). */
+  pgCpu?: PgCpuWindow;
+}
+
+/** PostgreSQL's CPU in a soak window, from /proc. */
+export interface PgCpuWindow {
+  /** The bench database's backends, per request answered. */
+  backendsMsPerRequest: number;
+  /** The server's other processes (checkpointer, WAL writer, background writer…), % of a core. */
+  otherCorePct: number;
+}
+
+/** PostgreSQL's CPU between two readings of its processes; a process that ended meanwhile is lost, one that started counts whole. */
+export function pgCpuWindow(before: Map<number, PostgresProcess>, after: Map<number, PostgresProcess>, requests: number, seconds: number): PgCpuWindow {
+  let backends = 0;
+  let other = 0;
+  for (const [pid, p] of after) {
+    const used = Math.max(0, p.cpuMs - (before.get(pid)?.cpuMs ?? 0));
+    if (p.ofDatabase) backends += used;
+    else other += used;
+  }
+  return { backendsMsPerRequest: requests > 0 ? backends / requests : NaN, otherCorePct: seconds > 0 ? (other / (seconds * 1000)) * 100 : NaN };
 }
 
 /** The collector full exports to, asked for the timings of each window's spans once they have all arrived. */
@@ -49,6 +73,8 @@ export interface SoakResult {
   p99: P99Trend;
   /** Windows whose p99 stood out, and whether checkpoints ended in them (absent: PostgreSQL's statistics not read). */
   stalls?: ReturnType<typeof stallsAndCheckpoints>;
+  /** PostgreSQL's work per request at the end of the soak against its start (absent: not read). */
+  pgTrend?: PgTrend;
   /** What major collections left on the heap over the second half (see heapTrend); absent when the collector was not watched. */
   heap?: HeapTrend & {
     /** How fast the old generation filled between those collections, MB/s (oldGenerationGrowth), and per request, kB. */
@@ -123,11 +149,51 @@ const P99_SETTLE = 3;
  * p99 on this shared machine moves by 2×.
  */
 export function p99Trend(p99s: number[]): P99Trend {
-  const third = Math.floor(p99s.length / 3);
-  if (third === 0) return { startMs: NaN, endMs: NaN, grows: null };
-  const startMs = median(p99s.slice(third > P99_SETTLE ? P99_SETTLE : 0, third));
-  const endMs = median(p99s.slice(p99s.length - third));
-  return { startMs, endMs, grows: p99s.length < 2 * MIN_FIT ? null : endMs > P99_GROWTH * startMs };
+  const { start: startMs, end: endMs } = thirds(p99s);
+  return { startMs, endMs, grows: Number.isNaN(startMs) ? null : p99s.length < 2 * MIN_FIT ? null : endMs > P99_GROWTH * startMs };
+}
+
+/** The median of the first third of a series (its first P99_SETTLE values left out when the third is longer) and of its last third; NaN when too short or unread. */
+export function thirds(values: Array<number | null>): { start: number; end: number } {
+  const third = Math.floor(values.length / 3);
+  if (third === 0) return { start: NaN, end: NaN };
+  const read = (part: Array<number | null>) => {
+    const known = part.filter((v): v is number => v !== null && Number.isFinite(v));
+    return known.length > 0 ? median(known) : NaN;
+  };
+  return { start: read(values.slice(third > P99_SETTLE ? P99_SETTLE : 0, third)), end: read(values.slice(values.length - third)) };
+}
+
+/** PostgreSQL's work per request over the first third of a soak's windows and over its last third (medians; see thirds). */
+export interface PgTrend {
+  /** CPU of the bench database's backends, ms per request. */
+  backendCpuMs: { start: number; end: number };
+  /** Pages the database's backends read in from outside shared_buffers, per request; of them the audit trail's. */
+  pagesRead: { start: number; end: number };
+  auditPagesRead: { start: number; end: number };
+  /** WAL written, kB per request. */
+  walKb: { start: number; end: number };
+}
+
+/** Per window and request, the figures PgTrend compares; null where a window's figure was not read. */
+export function pgPerRequest(s: Pick<SoakSample, 'requests' | 'pg' | 'pgCpu'>): { backendCpuMs: number | null; pagesRead: number | null; auditPagesRead: number | null; walKb: number | null } {
+  const per = (v: number | null | undefined) => (v === null || v === undefined || !(s.requests > 0) ? null : v / s.requests);
+  return {
+    backendCpuMs: s.pgCpu && Number.isFinite(s.pgCpu.backendsMsPerRequest) ? s.pgCpu.backendsMsPerRequest : null,
+    pagesRead: per(s.pg?.blocksRead),
+    auditPagesRead: per(s.pg?.auditBlocksRead),
+    walKb: per(s.pg?.walMb == null ? null : s.pg.walMb * 1024),
+  };
+}
+
+export function pgTrend(samples: Array<Pick<SoakSample, 'requests' | 'pg' | 'pgCpu'>>): PgTrend {
+  const rows = samples.map(pgPerRequest);
+  return {
+    backendCpuMs: thirds(rows.map((r) => r.backendCpuMs)),
+    pagesRead: thirds(rows.map((r) => r.pagesRead)),
+    auditPagesRead: thirds(rows.map((r) => r.auditPagesRead)),
+    walKb: thirds(rows.map((r) => r.walKb)),
+  };
 }
 
 /** Major collections needed for a heap verdict: V8 ran about one every 5–8 s in the soaks here, so a 600 s soak gives ~40 in its second half. */
@@ -172,8 +238,11 @@ export async function soak(opts: {
   spans?: SoakSpans;
   /** The server's GC log so far (bench/gc-watch.ts). */
   gc?: { read(): GcBatch[] };
-  /** PostgreSQL's cumulative statistics (bench/pg-activity.ts), read before and after each window. */
-  pg?: { read(): Promise<PgCounters> };
+  /**
+   * PostgreSQL's cumulative statistics (bench/pg-activity.ts), read before and after each window, and where the
+   * server runs on this machine, its processes' CPU (bench/servers.ts postgresProcesses).
+   */
+  pg?: { read(): Promise<PgCounters>; processes?(): Map<number, PostgresProcess> };
 }): Promise<SoakResult> {
   const windows = Math.max(1, Math.floor(opts.seconds / WINDOW_SEC));
   const samples: SoakSample[] = [];
@@ -186,16 +255,20 @@ export async function soak(opts: {
     let cpuBefore = 0;
     let from = 0;
     let pgBefore: PgCounters | undefined;
+    let processesBefore: Map<number, PostgresProcess> | undefined;
     const job = { url: `${opts.server.url}/graphql`, connections: opts.connections, warmupSec: 0, durationSec: WINDOW_SEC, overallRate: opts.rate, headers: opts.headers, bodies: opts.bodies };
     const load: LoadResult = await opts.worker.run(job, async () => {
       pgBefore = await opts.pg?.read();
+      processesBefore = opts.pg?.processes?.();
       cpuBefore = cpuMs(opts.server.pid);
       from = Date.now();
     });
     const to = Date.now();
+    const processesAfter = opts.pg?.processes?.();
     const pgAfter = await opts.pg?.read();
     const sample: SoakSample = {
       t: Math.round((performance.now() - started) / 1000),
+      requests: load.requests,
       rps: load.rps,
       p99: load.p99,
       errors: load.non2xx + load.transportErrors + load.graphqlErrors,
@@ -203,6 +276,7 @@ export async function soak(opts: {
       cpuMsPerRequest: load.requests > 0 ? (cpuMs(opts.server.pid) - cpuBefore) / load.requests : NaN,
       windowMs: { from, to },
       ...(pgBefore && pgAfter ? { pg: pgWindow(pgBefore, pgAfter) } : {}),
+      ...(processesBefore && processesAfter ? { pgCpu: pgCpuWindow(processesBefore, processesAfter, load.requests, (to - from) / 1000) } : {}),
     };
     samples.push(sample);
     console.log(
@@ -212,6 +286,7 @@ export async function soak(opts: {
   }
   if (opts.spans) await breakdown(opts.spans, samples);
   const stalls = opts.pg ? postgresReport(samples) : undefined;
+  const pgWork = opts.pg ? postgresPerRequest(samples) : undefined;
   const batches = opts.gc ? await collector(opts.gc, samples) : undefined;
   // The heap settles first: after the priming load, RSS fell from ~300 to ~200 MB over the first 90 s of a
   // 600 s soak at 100 req/s, and a fit from the start took that for a negative slope that hid a later climb.
@@ -225,7 +300,7 @@ export async function soak(opts: {
   if (Number.isFinite(p99.startMs)) {
     console.log(`p99 median ${p99.startMs.toFixed(1)} ms over the first third of the windows, ${p99.endMs.toFixed(1)} ms over the last third → ${verdict(p99.grows)}`);
   } else console.log(`p99 ${verdict(p99.grows)}`);
-  if (!batches) return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99, ...(stalls ? { stalls } : {}) };
+  if (!batches) return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99, ...(stalls ? { stalls } : {}), ...(pgWork ? { pgTrend: pgWork } : {}) };
   const split = rssSplit(fitted.map((s) => ({ t: s.t, memory: s.gc?.memory ?? null }))) ?? undefined;
   if (split) {
     console.log(
@@ -247,7 +322,8 @@ export async function soak(opts: {
     console.log(`between them the old generation filled at ${oldGrowthMbPerSec.toFixed(2)} MB/s: ${oldGrowthKbPerRequest.toFixed(1)} kB per request (promoted, or large objects)`);
   }
   return {
-    rate: opts.rate, samples, rssSlopeMbPerMin, grows, rssSplit: split, p99, ...(stalls ? { stalls } : {}), heap: { ...trend, oldGrowthMbPerSec, oldGrowthKbPerRequest },
+    rate: opts.rate, samples, rssSlopeMbPerMin, grows, rssSplit: split, p99, ...(stalls ? { stalls } : {}), ...(pgWork ? { pgTrend: pgWork } : {}),
+    heap: { ...trend, oldGrowthMbPerSec, oldGrowthKbPerRequest },
   };
 }
 
@@ -298,6 +374,39 @@ function postgresReport(samples: SoakSample[]): ReturnType<typeof stallsAndCheck
     `a checkpoint ended in ${result.stallsWithCheckpointEnd} of these ${result.stalls.length} windows, and in ${result.windowsWithCheckpointEnd} of all ${result.windowsRead}`,
   );
   return result;
+}
+
+/**
+ * Per window, PostgreSQL's work per request: its backends' CPU, the pages
+ * they had to read in because `shared_buffers` did not hold them (of them the
+ * audit trail's table and indexes), the share of the trail's pages found
+ * there, the dirty pages backends wrote themselves to make room, the WAL and
+ * its full-page images; then the same per request at the end against the
+ * start. A trail whose indexes outgrow the buffer cache shows as pages read
+ * and backend writes that climb with its CPU.
+ */
+function postgresPerRequest(samples: SoakSample[]): PgTrend {
+  const cell = (v: number | null | undefined, digits: number, width: number) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits)).padStart(width);
+  console.log('PostgreSQL per window (CPU from /proc; pages read in = not found in shared_buffers; backend writes = dirty pages a backend wrote to free a buffer, server-wide):');
+  console.log('   t s  CPU ms/req  other %core  pages read/req  of audit  audit hit %  backend writes/s  WAL kB/req  FPI/req');
+  for (const s of samples) {
+    const r = pgPerRequest(s);
+    const pg = s.pg;
+    const auditSeen = pg && pg.auditBlocksHit !== null && pg.auditBlocksRead !== null ? pg.auditBlocksHit + pg.auditBlocksRead : null;
+    const seconds = (s.windowMs.to - s.windowMs.from) / 1000;
+    console.log(
+      `${String(s.t).padStart(6)}${cell(r.backendCpuMs, 2, 12)}${cell(s.pgCpu?.otherCorePct, 1, 13)}${cell(r.pagesRead, 1, 16)}${cell(r.auditPagesRead, 1, 10)}` +
+        `${cell(auditSeen ? (100 * pg!.auditBlocksHit!) / auditSeen : null, 2, 13)}${cell(pg?.backendWrites == null || !(seconds > 0) ? null : pg.backendWrites / seconds, 1, 18)}` +
+        `${cell(r.walKb, 1, 12)}${cell(pg?.walFpi == null || !(s.requests > 0) ? null : pg.walFpi / s.requests, 2, 9)}`,
+    );
+  }
+  const trend = pgTrend(samples);
+  const span = (t: { start: number; end: number }, digits: number) => `${t.start.toFixed(digits)} → ${t.end.toFixed(digits)}`;
+  console.log(
+    `PostgreSQL per request, median of the first third of the windows against the last: backends' CPU ${span(trend.backendCpuMs, 2)} ms, ` +
+      `pages read in ${span(trend.pagesRead, 1)} (the audit trail's ${span(trend.auditPagesRead, 1)}), WAL ${span(trend.walKb, 1)} kB`,
+  );
+  return trend;
 }
 
 /** Per window, what full's garbage collector did, once the log has caught up with the last window; returns the whole log. */

@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { median } from '../bench/quantile.js';
-import { p99Trend, slope } from '../bench/soak.js';
+import type { PgWindow } from '../bench/pg-activity.js';
+import type { PostgresProcess } from '../bench/servers.js';
+import { pgCpuWindow, pgPerRequest, pgTrend, p99Trend, slope, thirds } from '../bench/soak.js';
 
 /** Client p99 per 10 s window of two 600 s soaks at 100 req/s: the audit head check scanning the trail, then fixed. */
 const climbing = [
@@ -73,5 +75,66 @@ describe('median', () => {
         expect(xs.filter((x) => x > m).length).toBeLessThanOrEqual(xs.length / 2);
       }),
     );
+  });
+});
+
+describe('PostgreSQL\'s work per soak window', () => {
+  const proc = (cpuMs: number, ofDatabase: boolean): PostgresProcess => ({ cpuMs, runQueueWaitMs: 0, ofDatabase });
+
+  it('splits the CPU between the bench database\'s backends (per request) and the rest (share of a core), whatever the processes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ before: fc.option(fc.nat(1e6), { nil: undefined }), used: fc.nat(1e5), ofDatabase: fc.boolean() }), { maxLength: 30 }),
+        fc.array(fc.nat(1e6), { maxLength: 5 }),
+        fc.integer({ min: 1, max: 10_000 }),
+        (rows, ended, requests) => {
+          const before = new Map<number, PostgresProcess>();
+          const after = new Map<number, PostgresProcess>();
+          rows.forEach((r, i) => {
+            if (r.before !== undefined) before.set(i, proc(r.before, r.ofDatabase));
+            after.set(i, proc((r.before ?? 0) + r.used, r.ofDatabase));
+          });
+          // Processes that ended within the window are gone from the second reading: their CPU is lost, never negative.
+          ended.forEach((cpu, j) => before.set(1000 + j, proc(cpu, j % 2 === 0)));
+          const w = pgCpuWindow(before, after, requests, 10);
+          const sum = (db: boolean) => rows.filter((r) => r.ofDatabase === db).reduce((a, r) => a + r.used, 0);
+          expect(w.backendsMsPerRequest).toBeCloseTo(sum(true) / requests, 9);
+          expect(w.otherCorePct).toBeCloseTo((sum(false) / 10_000) * 100, 9);
+        },
+      ),
+    );
+  });
+
+  it('has no per-request figure for a window without requests, and counts a counter that went back as nothing', () => {
+    expect(pgCpuWindow(new Map([[1, proc(50, true)]]), new Map([[1, proc(70, true)]]), 0, 10).backendsMsPerRequest).toBeNaN();
+    expect(pgCpuWindow(new Map([[1, proc(90, true)]]), new Map([[1, proc(70, true)]]), 5, 10).backendsMsPerRequest).toBe(0);
+  });
+
+  const pg = (c: Partial<PgWindow>): PgWindow => ({
+    checkpointsStarted: 0, checkpointEnded: false, checkpointSyncMs: 0, checkpointWriteMs: 0, checkpointBuffers: 0, walMb: 1, walFpi: 0,
+    blocksHit: 0, blocksRead: 0, auditBlocksHit: 0, auditBlocksRead: 0, backendWrites: 0, ...c,
+  });
+
+  it('compares the last third of the windows with the first, per request, leaving unread figures out', () => {
+    // 30 windows of 1000 requests: pages read in climb from 2 to 8 per request, the audit trail's from 0 to 5; the CPU is not read in the first half.
+    const samples = Array.from({ length: 30 }, (_, i) => ({
+      requests: 1000,
+      pg: pg({ blocksRead: i < 10 ? 2000 : i < 20 ? 5000 : 8000, auditBlocksRead: i < 10 ? 0 : i < 20 ? 2000 : 5000, walMb: 8 }),
+      ...(i >= 15 ? { pgCpu: { backendsMsPerRequest: i < 20 ? 0.4 : 0.6, otherCorePct: 3 } } : {}),
+    }));
+    const trend = pgTrend(samples);
+    expect(trend.pagesRead).toEqual({ start: 2, end: 8 });
+    expect(trend.auditPagesRead).toEqual({ start: 0, end: 5 });
+    expect(trend.walKb).toEqual({ start: 8.192, end: 8.192 });
+    expect(trend.backendCpuMs.start).toBeNaN();
+    expect(trend.backendCpuMs.end).toBe(0.6);
+    expect(pgPerRequest({ requests: 0, pg: pg({ blocksRead: 10 }) })).toEqual({ backendCpuMs: null, pagesRead: null, auditPagesRead: null, walKb: null });
+    expect(pgPerRequest({ requests: 10, pg: pg({ auditBlocksRead: null, walMb: null }) })).toMatchObject({ pagesRead: 0, auditPagesRead: null, walKb: null });
+  });
+
+  it('takes thirds as the p99 verdict does: the settling windows out of a long first third, NaN when too short', () => {
+    expect(thirds([1, 2])).toEqual({ start: NaN, end: NaN });
+    expect(thirds([100, 100, 100, 1, 1, 1, 1, 1, 1, 1, 1, 1, 9, 9, 9])).toEqual({ start: 1, end: 9 });
+    expect(thirds([5, 7, 0, 1, null, 3])).toEqual({ start: 6, end: 3 });
   });
 });
