@@ -28,7 +28,7 @@ import { secretsEnv } from './secrets.js';
 import { buildProject, buildServers, type Built } from './build.js';
 import { switchedOffEnv, type Switch } from './split.js';
 import {
-  cpuMs, LoadWorker, postgresBackends, postgresDelta, postgresProcesses, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
+  cpuMs, LoadWorker, machineCpu, postgresBackends, postgresDelta, postgresProcesses, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
   type BackendReading, type RunQueueWait, type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
 } from './servers.js';
 import { soak } from './soak.js';
@@ -479,6 +479,11 @@ async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
   const result = await soak({
     worker: run.worker, server: run.servers.full, headers: headersFor(run, scenarios.S1), bodies: mix, seconds, rate: run.args.rate, connections: 16, ...(spans ? { spans } : {}), ...(gc ? { gc } : {}),
     pg: { read: pgActivityReader(stats), ...processes },
+    host: {
+      read: () => ({
+        machine: machineCpu(), serverRunQueueMs: runQueueWaitMs(run.servers.full.pid), benchCpuMs: cpuMs(process.pid), loadgenCpuMs: cpuMs(run.worker.pid),
+      }),
+    },
   }).finally(() => stats.end({ timeout: 5 }));
   const dir = join(repoRoot, 'bench', 'results');
   mkdirSync(dir, { recursive: true });

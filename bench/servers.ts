@@ -125,6 +125,23 @@ export function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
 }
 
+/** The machine's CPU time since boot, all cores together, ms: busy (user, nice, system, irq, softirq, steal), waiting on I/O, and all of it. */
+export interface MachineCpu {
+  busyMs: number;
+  iowaitMs: number;
+  totalMs: number;
+}
+
+/** Reads the first line of /proc/stat ("cpu  user nice system idle iowait irq softirq steal guest guest_nice", in clock ticks; guest time is already in user). */
+export function machineCpu(stat = readFileSync('/proc/stat', 'utf8')): MachineCpu {
+  const line = stat.split('\n', 1)[0] ?? '';
+  if (!/^cpu\s/.test(line)) throw new Error('/proc/stat does not begin with the machine\'s cpu line');
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const ms = (ticks: number) => (ticks * 1000) / clockTicks;
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busyMs: ms(busy), iowaitMs: ms(iowait), totalMs: ms(busy + idle + iowait) };
+}
+
 /**
  * Time the process's main thread (for Node, its event loop) has waited on a run queue for a CPU
  * while runnable, ms: the second field of /proc/<pid>/schedstat. On a machine whose cores are

@@ -10,7 +10,7 @@ import type { LoadResult } from './load-worker.js';
 import type { OtlpSink, SpanTimings } from './otlp-sink.js';
 import { pgWindow, stallsAndCheckpoints, STALL_FACTOR, type PgCounters, type PgWindow } from './pg-activity.js';
 import { median } from './quantile.js';
-import { cpuMs, rssMb, type LoadWorker, type PostgresProcess, type ServerHandle } from './servers.js';
+import { cpuMs, rssMb, type LoadWorker, type MachineCpu, type PostgresProcess, type ServerHandle } from './servers.js';
 
 export interface SoakSample {
   t: number;
@@ -31,6 +31,44 @@ export interface SoakSample {
   pg?: PgWindow;
   /** PostgreSQL's CPU in the window (absent: its processes not read). */
   pgCpu?: PgCpuWindow;
+  /** What else the machine did in the window (absent: not read). */
+  host?: HostWindow;
+}
+
+/** The machine around the server, read at a window's edges. */
+export interface HostCounters {
+  machine: MachineCpu;
+  /** The server's main thread's wait for a core so far (runQueueWaitMs), ms; NaN without schedstats. */
+  serverRunQueueMs: number;
+  /** CPU so far of the bench's own process (the orchestrator, with the span sink in it) and of the load generator, ms. */
+  benchCpuMs: number;
+  loadgenCpuMs: number;
+}
+
+/** What the machine did in a window: how busy its cores were, and who else was using them. */
+export interface HostWindow {
+  /** Busy share of all the machine's cores, and the share spent waiting on I/O, %. */
+  busyPct: number;
+  iowaitPct: number;
+  /** How long the server's main thread, ready to run, waited for a core, ms per request. */
+  serverRunQueueMsPerRequest: number;
+  /** The bench's own process and the load generator, % of one core. */
+  benchCorePct: number;
+  loadgenCorePct: number;
+}
+
+/** The difference of two host readings over a window of `seconds` with `requests` answered. */
+export function hostWindow(before: HostCounters, after: HostCounters, requests: number, seconds: number): HostWindow {
+  const total = after.machine.totalMs - before.machine.totalMs;
+  const pct = (a: number, b: number, of: number) => (of > 0 ? (Math.max(0, b - a) / of) * 100 : NaN);
+  const core = seconds * 1000;
+  return {
+    busyPct: pct(before.machine.busyMs, after.machine.busyMs, total),
+    iowaitPct: pct(before.machine.iowaitMs, after.machine.iowaitMs, total),
+    serverRunQueueMsPerRequest: requests > 0 ? Math.max(0, after.serverRunQueueMs - before.serverRunQueueMs) / requests : NaN,
+    benchCorePct: pct(before.benchCpuMs, after.benchCpuMs, core),
+    loadgenCorePct: pct(before.loadgenCpuMs, after.loadgenCpuMs, core),
+  };
 }
 
 /** PostgreSQL's CPU in a soak window, from /proc. */
@@ -75,6 +113,8 @@ export interface SoakResult {
   stalls?: ReturnType<typeof stallsAndCheckpoints>;
   /** PostgreSQL's work per request at the end of the soak against its start (absent: not read). */
   pgTrend?: PgTrend;
+  /** The machine at the end of the soak against its start (absent: not read). */
+  hostTrend?: HostTrend;
   /** What major collections left on the heap over the second half (see heapTrend); absent when the collector was not watched. */
   heap?: HeapTrend & {
     /** How fast the old generation filled between those collections, MB/s (oldGenerationGrowth), and per request, kB. */
@@ -186,6 +226,24 @@ export function pgPerRequest(s: Pick<SoakSample, 'requests' | 'pg' | 'pgCpu'>): 
   };
 }
 
+/** The machine over the first third of a soak's windows and over its last third (medians; see thirds). */
+export interface HostTrend {
+  busyPct: { start: number; end: number };
+  serverRunQueueMsPerRequest: { start: number; end: number };
+  benchCorePct: { start: number; end: number };
+  loadgenCorePct: { start: number; end: number };
+}
+
+export function hostTrend(samples: Array<Pick<SoakSample, 'host'>>): HostTrend {
+  const of = (pick: (h: HostWindow) => number) => thirds(samples.map((s) => (s.host ? pick(s.host) : null)));
+  return {
+    busyPct: of((h) => h.busyPct),
+    serverRunQueueMsPerRequest: of((h) => h.serverRunQueueMsPerRequest),
+    benchCorePct: of((h) => h.benchCorePct),
+    loadgenCorePct: of((h) => h.loadgenCorePct),
+  };
+}
+
 export function pgTrend(samples: Array<Pick<SoakSample, 'requests' | 'pg' | 'pgCpu'>>): PgTrend {
   const rows = samples.map(pgPerRequest);
   return {
@@ -243,6 +301,8 @@ export async function soak(opts: {
    * server runs on this machine, its processes' CPU (bench/servers.ts postgresProcesses).
    */
   pg?: { read(): Promise<PgCounters>; processes?(): Map<number, PostgresProcess> };
+  /** The machine's CPU and the other processes of the bench, read at each window's edges. */
+  host?: { read(): HostCounters };
 }): Promise<SoakResult> {
   const windows = Math.max(1, Math.floor(opts.seconds / WINDOW_SEC));
   const samples: SoakSample[] = [];
@@ -256,14 +316,17 @@ export async function soak(opts: {
     let from = 0;
     let pgBefore: PgCounters | undefined;
     let processesBefore: Map<number, PostgresProcess> | undefined;
+    let hostBefore: HostCounters | undefined;
     const job = { url: `${opts.server.url}/graphql`, connections: opts.connections, warmupSec: 0, durationSec: WINDOW_SEC, overallRate: opts.rate, headers: opts.headers, bodies: opts.bodies };
     const load: LoadResult = await opts.worker.run(job, async () => {
       pgBefore = await opts.pg?.read();
       processesBefore = opts.pg?.processes?.();
+      hostBefore = opts.host?.read();
       cpuBefore = cpuMs(opts.server.pid);
       from = Date.now();
     });
     const to = Date.now();
+    const hostAfter = opts.host?.read();
     const processesAfter = opts.pg?.processes?.();
     const pgAfter = await opts.pg?.read();
     const sample: SoakSample = {
@@ -277,6 +340,7 @@ export async function soak(opts: {
       windowMs: { from, to },
       ...(pgBefore && pgAfter ? { pg: pgWindow(pgBefore, pgAfter) } : {}),
       ...(processesBefore && processesAfter ? { pgCpu: pgCpuWindow(processesBefore, processesAfter, load.requests, (to - from) / 1000) } : {}),
+      ...(hostBefore && hostAfter ? { host: hostWindow(hostBefore, hostAfter, load.requests, (to - from) / 1000) } : {}),
     };
     samples.push(sample);
     console.log(
@@ -287,6 +351,7 @@ export async function soak(opts: {
   if (opts.spans) await breakdown(opts.spans, samples);
   const stalls = opts.pg ? postgresReport(samples) : undefined;
   const pgWork = opts.pg ? postgresPerRequest(samples) : undefined;
+  const machine = opts.host ? hostReport(samples) : undefined;
   const batches = opts.gc ? await collector(opts.gc, samples) : undefined;
   // The heap settles first: after the priming load, RSS fell from ~300 to ~200 MB over the first 90 s of a
   // 600 s soak at 100 req/s, and a fit from the start took that for a negative slope that hid a later climb.
@@ -300,7 +365,7 @@ export async function soak(opts: {
   if (Number.isFinite(p99.startMs)) {
     console.log(`p99 median ${p99.startMs.toFixed(1)} ms over the first third of the windows, ${p99.endMs.toFixed(1)} ms over the last third → ${verdict(p99.grows)}`);
   } else console.log(`p99 ${verdict(p99.grows)}`);
-  if (!batches) return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99, ...(stalls ? { stalls } : {}), ...(pgWork ? { pgTrend: pgWork } : {}) };
+  if (!batches) return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99, ...(stalls ? { stalls } : {}), ...(pgWork ? { pgTrend: pgWork } : {}), ...(machine ? { hostTrend: machine } : {}) };
   const split = rssSplit(fitted.map((s) => ({ t: s.t, memory: s.gc?.memory ?? null }))) ?? undefined;
   if (split) {
     console.log(
@@ -322,7 +387,7 @@ export async function soak(opts: {
     console.log(`between them the old generation filled at ${oldGrowthMbPerSec.toFixed(2)} MB/s: ${oldGrowthKbPerRequest.toFixed(1)} kB per request (promoted, or large objects)`);
   }
   return {
-    rate: opts.rate, samples, rssSlopeMbPerMin, grows, rssSplit: split, p99, ...(stalls ? { stalls } : {}), ...(pgWork ? { pgTrend: pgWork } : {}),
+    rate: opts.rate, samples, rssSlopeMbPerMin, grows, rssSplit: split, p99, ...(stalls ? { stalls } : {}), ...(pgWork ? { pgTrend: pgWork } : {}), ...(machine ? { hostTrend: machine } : {}),
     heap: { ...trend, oldGrowthMbPerSec, oldGrowthKbPerRequest },
   };
 }
@@ -405,6 +470,29 @@ function postgresPerRequest(samples: SoakSample[]): PgTrend {
   console.log(
     `PostgreSQL per request, median of the first third of the windows against the last: backends' CPU ${span(trend.backendCpuMs, 2)} ms, ` +
       `pages read in ${span(trend.pagesRead, 1)} (the audit trail's ${span(trend.auditPagesRead, 1)}), WAL ${span(trend.walKb, 1)} kB`,
+  );
+  return trend;
+}
+
+/**
+ * Per window, the machine around the server: how busy its cores were, how
+ * long the server's main thread waited for one when it had work, and what
+ * the bench's own processes took. A tail that grows while the server's own
+ * work does not can then be told to come from a busier machine, or not.
+ */
+function hostReport(samples: SoakSample[]): HostTrend {
+  const cell = (v: number | undefined, digits: number, width: number) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits)).padStart(width);
+  console.log('the machine per window (busy and I/O wait: % of all its cores; the server\'s wait for a core when ready to run; the bench\'s own process, with the span sink, and the load generator: % of one core):');
+  console.log('   t s  busy %  iowait %  server waited ms/req  bench %core  load gen %core');
+  for (const s of samples) {
+    const h = s.host;
+    console.log(`${String(s.t).padStart(6)}${cell(h?.busyPct, 1, 8)}${cell(h?.iowaitPct, 1, 10)}${cell(h?.serverRunQueueMsPerRequest, 3, 22)}${cell(h?.benchCorePct, 1, 13)}${cell(h?.loadgenCorePct, 1, 16)}`);
+  }
+  const trend = hostTrend(samples);
+  const span = (t: { start: number; end: number }, digits: number) => `${t.start.toFixed(digits)} → ${t.end.toFixed(digits)}`;
+  console.log(
+    `the machine, median of the first third of the windows against the last: busy ${span(trend.busyPct, 1)} %, the server waited for a core ${span(trend.serverRunQueueMsPerRequest, 3)} ms per request, ` +
+      `the bench's process ${span(trend.benchCorePct, 1)} % of a core, the load generator ${span(trend.loadgenCorePct, 1)} %`,
   );
   return trend;
 }

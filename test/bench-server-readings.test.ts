@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { loopDelayOf, parseMetricSums, runQueueWaitMs } from '../bench/servers.js';
+import { execFileSync } from 'node:child_process';
+import { loopDelayOf, machineCpu, parseMetricSums, runQueueWaitMs } from '../bench/servers.js';
 
 const gauges = (min: number, p99: number, max: number) =>
   new Map([
@@ -48,5 +49,26 @@ describe('the time a process waited for a CPU', () => {
     expect(runQueueWaitMs(process.pid)).toBeGreaterThanOrEqual(first);
     // No such process (or a kernel without schedstats): no figure, not an exception that would stop the bench.
     expect(runQueueWaitMs(2 ** 30)).toBeNaN();
+  });
+});
+
+describe("the machine's CPU as the soak reads it from /proc/stat", () => {
+  const ms = 1000 / (Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100);
+
+  it('counts user, nice, system, irq, softirq and steal as busy, iowait apart, and every one of them in the total', () => {
+    const stat = 'cpu  100 5 40 800 30 2 3 7 50 0\ncpu0 50 2 20 400 15 1 1 3 25 0\nintr 1 2 3\n';
+    const read = machineCpu(stat);
+    expect(read.busyMs).toBeCloseTo((100 + 5 + 40 + 2 + 3 + 7) * ms, 9);
+    expect(read.iowaitMs).toBeCloseTo(30 * ms, 9);
+    // Guest time (50) is already counted in user: adding it again would count it twice.
+    expect(read.totalMs).toBeCloseTo((100 + 5 + 40 + 800 + 30 + 2 + 3 + 7) * ms, 9);
+  });
+
+  it('refuses a file that does not begin with the machine\'s line, and reads this machine\'s', () => {
+    expect(() => machineCpu('cpu0 1 2 3 4\n')).toThrow(/cpu line/);
+    expect(() => machineCpu('')).toThrow(/cpu line/);
+    const now = machineCpu();
+    expect(now.totalMs).toBeGreaterThan(0);
+    expect(now.busyMs).toBeLessThanOrEqual(now.totalMs);
   });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { median } from '../bench/quantile.js';
 import type { PgWindow } from '../bench/pg-activity.js';
 import type { PostgresProcess } from '../bench/servers.js';
-import { pgCpuWindow, pgPerRequest, pgTrend, p99Trend, slope, thirds } from '../bench/soak.js';
+import { hostTrend, hostWindow, pgCpuWindow, pgPerRequest, pgTrend, p99Trend, slope, thirds, type HostCounters } from '../bench/soak.js';
 
 /** Client p99 per 10 s window of two 600 s soaks at 100 req/s: the audit head check scanning the trail, then fixed. */
 const climbing = [
@@ -136,5 +136,42 @@ describe('PostgreSQL\'s work per soak window', () => {
     expect(thirds([1, 2])).toEqual({ start: NaN, end: NaN });
     expect(thirds([100, 100, 100, 1, 1, 1, 1, 1, 1, 1, 1, 1, 9, 9, 9])).toEqual({ start: 1, end: 9 });
     expect(thirds([5, 7, 0, 1, null, 3])).toEqual({ start: 6, end: 3 });
+  });
+});
+
+describe('the machine around the server per soak window', () => {
+  const at = (busyMs: number, iowaitMs: number, totalMs: number, serverRunQueueMs: number, benchCpuMs: number, loadgenCpuMs: number): HostCounters => ({
+    machine: { busyMs, iowaitMs, totalMs }, serverRunQueueMs, benchCpuMs, loadgenCpuMs,
+  });
+
+  it('gives the busy and I/O-wait shares of all cores, the server\'s wait for a core per request, and the bench\'s processes as shares of one core', () => {
+    // Two cores for 10 s: 20,000 ms of CPU time, 9,000 of it busy, 400 waiting on I/O.
+    const w = hostWindow(at(1000, 100, 50_000, 30, 2000, 5000), at(10_000, 500, 70_000, 530, 3500, 9000), 1000, 10);
+    expect(w).toEqual({ busyPct: 45, iowaitPct: 2, serverRunQueueMsPerRequest: 0.5, benchCorePct: 15, loadgenCorePct: 40 });
+  });
+
+  it('has no figure where nothing was measured, and never a negative one', () => {
+    const same = at(5, 5, 5, 5, 5, 5);
+    const w = hostWindow(same, same, 0, 0);
+    expect(w.busyPct).toBeNaN();
+    expect(w.serverRunQueueMsPerRequest).toBeNaN();
+    expect(w.benchCorePct).toBeNaN();
+    // No schedstats: NaN stays NaN.
+    expect(hostWindow(at(0, 0, 0, NaN, 0, 0), at(1, 0, 2, NaN, 1, 1), 10, 1).serverRunQueueMsPerRequest).toBeNaN();
+    fc.assert(
+      fc.property(fc.array(fc.nat(1e6), { minLength: 12, maxLength: 12 }), fc.nat(1000), fc.integer({ min: 1, max: 60 }), (v, requests, seconds) => {
+        const w = hostWindow(at(v[0]!, v[1]!, v[2]!, v[3]!, v[4]!, v[5]!), at(v[6]!, v[7]!, v[8]!, v[9]!, v[10]!, v[11]!), requests, seconds);
+        for (const value of Object.values(w)) if (!Number.isNaN(value)) expect(value).toBeGreaterThanOrEqual(0);
+      }),
+    );
+  });
+
+  it('compares the last third of the windows with the first, leaving unread windows out', () => {
+    const samples = Array.from({ length: 30 }, (_, i) =>
+      i === 25 ? {} : { host: { busyPct: i < 10 ? 20 : 40, iowaitPct: 1, serverRunQueueMsPerRequest: i < 10 ? 0.1 : 0.3, benchCorePct: 5, loadgenCorePct: 8 } },
+    );
+    expect(hostTrend(samples)).toEqual({
+      busyPct: { start: 20, end: 40 }, serverRunQueueMsPerRequest: { start: 0.1, end: 0.3 }, benchCorePct: { start: 5, end: 5 }, loadgenCorePct: { start: 8, end: 8 },
+    });
   });
 });
