@@ -10,7 +10,7 @@ import type { LoadResult } from './load-worker.js';
 import type { OtlpSink, SpanTimings } from './otlp-sink.js';
 import { pgWindow, stallsAndCheckpoints, STALL_FACTOR, type PgCounters, type PgWindow } from './pg-activity.js';
 import { median } from './quantile.js';
-import { cpuMs, rssMb, type LoadWorker, type MachineCpu, type PostgresProcess, type ServerHandle } from './servers.js';
+import { cpuMs, readCounters, rssMb, type LoopDelay, type LoadWorker, type MachineCpu, type PostgresProcess, type ServerHandle } from './servers.js';
 
 export interface SoakSample {
   t: number;
@@ -33,6 +33,8 @@ export interface SoakSample {
   pgCpu?: PgCpuWindow;
   /** What else the machine did in the window (absent: not read). */
   host?: HostWindow;
+  /** How late the server's event loop ran its timer in the window, from its /metrics (null: not exposed). */
+  loopDelay?: LoopDelay | null;
 }
 
 /** The machine around the server, read at a window's edges. */
@@ -75,6 +77,8 @@ export function hostWindow(before: HostCounters, after: HostCounters, requests: 
 export interface PgCpuWindow {
   /** The bench database's backends, per request answered. */
   backendsMsPerRequest: number;
+  /** How long those backends, ready to run, waited for a core, per request (NaN without schedstats). */
+  backendsRunQueueMsPerRequest: number;
   /** The server's other processes (checkpointer, WAL writer, background writer…), % of a core. */
   otherCorePct: number;
 }
@@ -82,13 +86,20 @@ export interface PgCpuWindow {
 /** PostgreSQL's CPU between two readings of its processes; a process that ended meanwhile is lost, one that started counts whole. */
 export function pgCpuWindow(before: Map<number, PostgresProcess>, after: Map<number, PostgresProcess>, requests: number, seconds: number): PgCpuWindow {
   let backends = 0;
+  let waited = 0;
   let other = 0;
   for (const [pid, p] of after) {
     const used = Math.max(0, p.cpuMs - (before.get(pid)?.cpuMs ?? 0));
-    if (p.ofDatabase) backends += used;
-    else other += used;
+    if (p.ofDatabase) {
+      backends += used;
+      waited += Math.max(0, p.runQueueWaitMs - (before.get(pid)?.runQueueWaitMs ?? 0));
+    } else other += used;
   }
-  return { backendsMsPerRequest: requests > 0 ? backends / requests : NaN, otherCorePct: seconds > 0 ? (other / (seconds * 1000)) * 100 : NaN };
+  return {
+    backendsMsPerRequest: requests > 0 ? backends / requests : NaN,
+    backendsRunQueueMsPerRequest: requests > 0 ? waited / requests : NaN,
+    otherCorePct: seconds > 0 ? (other / (seconds * 1000)) * 100 : NaN,
+  };
 }
 
 /** The collector full exports to, asked for the timings of each window's spans once they have all arrived. */
@@ -230,15 +241,21 @@ export function pgPerRequest(s: Pick<SoakSample, 'requests' | 'pg' | 'pgCpu'>): 
 export interface HostTrend {
   busyPct: { start: number; end: number };
   serverRunQueueMsPerRequest: { start: number; end: number };
+  /** The server's event loop, p99 of how late it ran its timer, ms (see LoopDelay). */
+  loopDelayP99Ms: { start: number; end: number };
+  /** The bench database's backends' wait for a core, ms per request. */
+  pgRunQueueMsPerRequest: { start: number; end: number };
   benchCorePct: { start: number; end: number };
   loadgenCorePct: { start: number; end: number };
 }
 
-export function hostTrend(samples: Array<Pick<SoakSample, 'host'>>): HostTrend {
+export function hostTrend(samples: Array<Pick<SoakSample, 'host' | 'loopDelay' | 'pgCpu'>>): HostTrend {
   const of = (pick: (h: HostWindow) => number) => thirds(samples.map((s) => (s.host ? pick(s.host) : null)));
   return {
     busyPct: of((h) => h.busyPct),
     serverRunQueueMsPerRequest: of((h) => h.serverRunQueueMsPerRequest),
+    loopDelayP99Ms: thirds(samples.map((s) => s.loopDelay?.p99Ms ?? null)),
+    pgRunQueueMsPerRequest: thirds(samples.map((s) => s.pgCpu?.backendsRunQueueMsPerRequest ?? null)),
     benchCorePct: of((h) => h.benchCorePct),
     loadgenCorePct: of((h) => h.loadgenCorePct),
   };
@@ -319,6 +336,8 @@ export async function soak(opts: {
     let hostBefore: HostCounters | undefined;
     const job = { url: `${opts.server.url}/graphql`, connections: opts.connections, warmupSec: 0, durationSec: WINDOW_SEC, overallRate: opts.rate, headers: opts.headers, bodies: opts.bodies };
     const load: LoadResult = await opts.worker.run(job, async () => {
+      // A scrape starts the server's event-loop delay afresh: the one after the window reads the window's alone.
+      await readCounters(opts.server.url);
       pgBefore = await opts.pg?.read();
       processesBefore = opts.pg?.processes?.();
       hostBefore = opts.host?.read();
@@ -329,6 +348,7 @@ export async function soak(opts: {
     const hostAfter = opts.host?.read();
     const processesAfter = opts.pg?.processes?.();
     const pgAfter = await opts.pg?.read();
+    const { loopDelay } = await readCounters(opts.server.url);
     const sample: SoakSample = {
       t: Math.round((performance.now() - started) / 1000),
       requests: load.requests,
@@ -341,6 +361,7 @@ export async function soak(opts: {
       ...(pgBefore && pgAfter ? { pg: pgWindow(pgBefore, pgAfter) } : {}),
       ...(processesBefore && processesAfter ? { pgCpu: pgCpuWindow(processesBefore, processesAfter, load.requests, (to - from) / 1000) } : {}),
       ...(hostBefore && hostAfter ? { host: hostWindow(hostBefore, hostAfter, load.requests, (to - from) / 1000) } : {}),
+      loopDelay,
     };
     samples.push(sample);
     console.log(
@@ -483,15 +504,19 @@ function postgresPerRequest(samples: SoakSample[]): PgTrend {
 function hostReport(samples: SoakSample[]): HostTrend {
   const cell = (v: number | undefined, digits: number, width: number) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits)).padStart(width);
   console.log('the machine per window (busy and I/O wait: % of all its cores; the server\'s wait for a core when ready to run; the bench\'s own process, with the span sink, and the load generator: % of one core):');
-  console.log('   t s  busy %  iowait %  server waited ms/req  bench %core  load gen %core');
+  console.log('   t s  busy %  iowait %  server waited ms/req  its loop late p99 ms  PG backends waited ms/req  bench %core  load gen %core');
   for (const s of samples) {
     const h = s.host;
-    console.log(`${String(s.t).padStart(6)}${cell(h?.busyPct, 1, 8)}${cell(h?.iowaitPct, 1, 10)}${cell(h?.serverRunQueueMsPerRequest, 3, 22)}${cell(h?.benchCorePct, 1, 13)}${cell(h?.loadgenCorePct, 1, 16)}`);
+    console.log(
+      `${String(s.t).padStart(6)}${cell(h?.busyPct, 1, 8)}${cell(h?.iowaitPct, 1, 10)}${cell(h?.serverRunQueueMsPerRequest, 3, 22)}${cell(s.loopDelay?.p99Ms, 1, 22)}` +
+        `${cell(s.pgCpu?.backendsRunQueueMsPerRequest, 3, 27)}${cell(h?.benchCorePct, 1, 13)}${cell(h?.loadgenCorePct, 1, 16)}`,
+    );
   }
   const trend = hostTrend(samples);
   const span = (t: { start: number; end: number }, digits: number) => `${t.start.toFixed(digits)} → ${t.end.toFixed(digits)}`;
   console.log(
-    `the machine, median of the first third of the windows against the last: busy ${span(trend.busyPct, 1)} %, the server waited for a core ${span(trend.serverRunQueueMsPerRequest, 3)} ms per request, ` +
+    `the machine, median of the first third of the windows against the last: busy ${span(trend.busyPct, 1)} %, the server waited for a core ${span(trend.serverRunQueueMsPerRequest, 3)} ms per request ` +
+      `(its loop late at p99 ${span(trend.loopDelayP99Ms, 1)} ms; PostgreSQL's backends waited ${span(trend.pgRunQueueMsPerRequest, 3)} ms per request), ` +
       `the bench's process ${span(trend.benchCorePct, 1)} % of a core, the load generator ${span(trend.loadgenCorePct, 1)} %`,
   );
   return trend;

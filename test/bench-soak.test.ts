@@ -79,7 +79,7 @@ describe('median', () => {
 });
 
 describe('PostgreSQL\'s work per soak window', () => {
-  const proc = (cpuMs: number, ofDatabase: boolean): PostgresProcess => ({ cpuMs, runQueueWaitMs: 0, ofDatabase });
+  const proc = (cpuMs: number, ofDatabase: boolean, runQueueWaitMs = 0): PostgresProcess => ({ cpuMs, runQueueWaitMs, ofDatabase });
 
   it('splits the CPU between the bench database\'s backends (per request) and the rest (share of a core), whatever the processes', () => {
     fc.assert(
@@ -91,14 +91,16 @@ describe('PostgreSQL\'s work per soak window', () => {
           const before = new Map<number, PostgresProcess>();
           const after = new Map<number, PostgresProcess>();
           rows.forEach((r, i) => {
-            if (r.before !== undefined) before.set(i, proc(r.before, r.ofDatabase));
-            after.set(i, proc((r.before ?? 0) + r.used, r.ofDatabase));
+            if (r.before !== undefined) before.set(i, proc(r.before, r.ofDatabase, r.before / 2));
+            after.set(i, proc((r.before ?? 0) + r.used, r.ofDatabase, (r.before ?? 0) / 2 + r.used / 4));
           });
           // Processes that ended within the window are gone from the second reading: their CPU is lost, never negative.
           ended.forEach((cpu, j) => before.set(1000 + j, proc(cpu, j % 2 === 0)));
           const w = pgCpuWindow(before, after, requests, 10);
           const sum = (db: boolean) => rows.filter((r) => r.ofDatabase === db).reduce((a, r) => a + r.used, 0);
           expect(w.backendsMsPerRequest).toBeCloseTo(sum(true) / requests, 9);
+          // Each backend waited a quarter of what it used; the other processes' waits are not the database's.
+          expect(w.backendsRunQueueMsPerRequest).toBeCloseTo(sum(true) / 4 / requests, 9);
           expect(w.otherCorePct).toBeCloseTo((sum(false) / 10_000) * 100, 9);
         },
       ),
@@ -120,7 +122,7 @@ describe('PostgreSQL\'s work per soak window', () => {
     const samples = Array.from({ length: 30 }, (_, i) => ({
       requests: 1000,
       pg: pg({ blocksRead: i < 10 ? 2000 : i < 20 ? 5000 : 8000, auditBlocksRead: i < 10 ? 0 : i < 20 ? 2000 : 5000, walMb: 8 }),
-      ...(i >= 15 ? { pgCpu: { backendsMsPerRequest: i < 20 ? 0.4 : 0.6, otherCorePct: 3 } } : {}),
+      ...(i >= 15 ? { pgCpu: { backendsMsPerRequest: i < 20 ? 0.4 : 0.6, backendsRunQueueMsPerRequest: 0.1, otherCorePct: 3 } } : {}),
     }));
     const trend = pgTrend(samples);
     expect(trend.pagesRead).toEqual({ start: 2, end: 8 });
@@ -168,10 +170,17 @@ describe('the machine around the server per soak window', () => {
 
   it('compares the last third of the windows with the first, leaving unread windows out', () => {
     const samples = Array.from({ length: 30 }, (_, i) =>
-      i === 25 ? {} : { host: { busyPct: i < 10 ? 20 : 40, iowaitPct: 1, serverRunQueueMsPerRequest: i < 10 ? 0.1 : 0.3, benchCorePct: 5, loadgenCorePct: 8 } },
+      i === 25
+        ? {}
+        : {
+          host: { busyPct: i < 10 ? 20 : 40, iowaitPct: 1, serverRunQueueMsPerRequest: i < 10 ? 0.1 : 0.3, benchCorePct: 5, loadgenCorePct: 8 },
+          loopDelay: i % 2 === 0 ? { p99Ms: i < 10 ? 4 : 12, maxMs: 20 } : null,
+          pgCpu: { backendsMsPerRequest: 1, backendsRunQueueMsPerRequest: i < 10 ? 0.05 : 0.2, otherCorePct: 1 },
+        },
     );
     expect(hostTrend(samples)).toEqual({
-      busyPct: { start: 20, end: 40 }, serverRunQueueMsPerRequest: { start: 0.1, end: 0.3 }, benchCorePct: { start: 5, end: 5 }, loadgenCorePct: { start: 8, end: 8 },
+      busyPct: { start: 20, end: 40 }, serverRunQueueMsPerRequest: { start: 0.1, end: 0.3 }, loopDelayP99Ms: { start: 4, end: 12 },
+      pgRunQueueMsPerRequest: { start: 0.05, end: 0.2 }, benchCorePct: { start: 5, end: 5 }, loadgenCorePct: { start: 8, end: 8 },
     });
   });
 });
