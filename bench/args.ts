@@ -23,6 +23,8 @@ export interface BenchArgs {
   rate: number;
   cpuProfile: ScenarioKey | undefined;
   profileVariant: 'full' | 'off';
+  /** The server the soak loads: full as deployed, or off to tell what drifts in the machine and the base from what drifts in enforcement, audit and tracing. */
+  soakVariant: 'full' | 'off';
   perf: ScenarioKey[] | undefined;
   /** The other checkout's directory, as given (resolved and checked by run.ts). */
   compare: string | undefined;
@@ -63,7 +65,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     args: argv,
     options: {
       quick: { type: 'boolean' }, soak: { type: 'string' }, rate: { type: 'string' }, rounds: { type: 'string' },
-      scenarios: { type: 'string' }, profile: { type: 'string' }, 'profile-variant': { type: 'string' }, perf: { type: 'string' }, help: { type: 'boolean' },
+      scenarios: { type: 'string' }, profile: { type: 'string' }, 'profile-variant': { type: 'string' }, 'soak-variant': { type: 'string' }, perf: { type: 'string' }, help: { type: 'boolean' },
       compare: { type: 'string' }, 'full-db-param': { type: 'string', multiple: true }, 'switch-off': { type: 'string' },
       connections: { type: 'string' }, 'full-node-flag': { type: 'string', multiple: true },
     },
@@ -87,10 +89,14 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     if (counts.length === 0 || counts.some((c) => c === undefined)) throw new Error(`--connections takes counts 1..${MAX_CONNECTIONS} separated by commas`);
     connections = [...new Set(counts as number[])].sort((a, b) => a - b);
   }
+  const soakChoice = values['soak-variant'];
+  if (soakChoice !== undefined && soakChoice !== 'full' && soakChoice !== 'off') throw new Error('--soak-variant takes full or off');
+  if (soakChoice !== undefined && !soak) throw new Error('--soak-variant chooses the server the soak loads: only with --soak');
+  const soakVariant = soakChoice ?? 'full';
   if (soak) {
-    // The soak runs full alone on a fixed mix of S1–S4 for its whole duration, over 16 connections.
+    // The soak runs one server alone on a fixed mix of S1–S4 for its whole duration, over 16 connections.
     const ignored = (['rounds', 'scenarios', 'connections', 'profile', 'perf', 'compare', 'switch-off', 'full-db-param', 'full-node-flag'] as const).filter((o) => values[o] !== undefined);
-    if (ignored.length > 0) throw new Error(`--soak runs full alone on a mix of S1–S4: not with ${ignored.map((o) => `--${o}`).join(', ')}`);
+    if (ignored.length > 0) throw new Error(`--soak runs one server alone on a mix of S1–S4: not with ${ignored.map((o) => `--${o}`).join(', ')}`);
   }
 
   let cpuProfile: ScenarioKey | undefined;
@@ -124,5 +130,5 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     return `--${flag}`;
   });
 
-  return { help, quick, rounds, only, soakSec, rate, cpuProfile, profileVariant, perf, compare: values.compare, fullDbParams, fullNodeFlags, connections, switchOff };
+  return { help, quick, rounds, only, soakSec, rate, cpuProfile, profileVariant, soakVariant, perf, compare: values.compare, fullDbParams, fullNodeFlags, connections, switchOff };
 }

@@ -59,6 +59,7 @@ const usage = `usage: npm run bench -- [--quick] [--soak SECONDS [--rate N]] [--
   --quick        20k customers, 2 s warm-up + 5 s window, 16 connections, one round (< 3 min)
                  (after the 16-connection windows, S1–S3 on full and off at one fixed rate: 1 s + 4 s quick, 3 s + 10 s full)
   --soak S       full variant only for S seconds at a fixed rate (--rate, default 100 req/s)
+  --soak-variant off   soak the off server instead (what drifts without enforcement, audit and tracing)
   --profile S    CPU-profile the full server during its first window of scenario S and name the hottest functions
   --profile-variant off   profile the off server instead (to tell what full adds)
   --perf S1,S3   Linux perf (CPU clock) on each server during its first window of each scenario named:
@@ -361,7 +362,7 @@ type OffSlot = { kind: 'off' } | { kind: 'compare'; dir: string; collector: stri
 
 async function startAll(
   built: Built, dataset: Dataset, secret: string, collector: string, nodeOptions: string, nodeFlags: readonly string[], profile: { dir: string; variant: 'full' | 'off' } | undefined,
-  slot: OffSlot, fullDbParams: ReadonlyArray<readonly [string, string]>, fullNodeFlags: readonly string[], gcLog: string | undefined,
+  slot: OffSlot, fullDbParams: ReadonlyArray<readonly [string, string]>, fullNodeFlags: readonly string[], gcLog: { file: string; variant: 'full' | 'off' } | undefined,
 ): Promise<Record<Variant, ServerHandle>> {
   const custos = built.custos.get(repoRoot)!;
   // The dataset's throwaway keys and a fresh cursor secret: what production requires instead of the development keys.
@@ -381,8 +382,9 @@ async function startAll(
   // On the command line, where Node takes V8's flags that NODE_OPTIONS refuses.
   if (fullNodeFlags.length) full.nodeArgs = [...fullNodeFlags];
   const profiled = profile?.variant === 'off' ? off : full;
-  // The soak watches full's collector (bench/gc-watch.ts): what each major GC leaves tells a leak from the allocator's moods.
-  if (gcLog) Object.assign(full, { nodeArgs: [...(full.nodeArgs ?? []), '--import', built.gcWatch], env: { ...full.env, BENCH_GC_LOG: gcLog } });
+  // The soak watches its server's collector (bench/gc-watch.ts): what each major GC leaves tells a leak from the allocator's moods.
+  const soaked = gcLog?.variant === 'off' ? off : full;
+  if (gcLog) Object.assign(soaked, { nodeArgs: [...(soaked.nodeArgs ?? []), '--import', built.gcWatch], env: { ...soaked.env, BENCH_GC_LOG: gcLog.file } });
   if (profile) Object.assign(profiled, { nodeArgs: [...(profiled.nodeArgs ?? []), '--import', built.cpuProfiler], env: { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant } });
   const floorSpec: ServerSpec = { variant: 'floor', entry: built.floor, env: common };
   // The image's CMD flags first, on every server's command line (a V8 flag cannot go into NODE_OPTIONS).
@@ -444,7 +446,7 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const gcLog = args.soakSec === undefined ? undefined : gcLogFile();
   const servers = await startAll(
     built, dataset, secret, sink.url, nodeOptions, nodeFlags, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined,
-    await offSlot(args), args.fullDbParams, args.fullNodeFlags, gcLog,
+    await offSlot(args), args.fullDbParams, args.fullNodeFlags, gcLog ? { file: gcLog, variant: args.soakVariant } : undefined,
   );
   const run: Run = { args, p, dataset, nodeOptions, nodeFlags, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] }, ...(gcLog ? { gcLog } : {}) };
   if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, variant: args.profileVariant, dir: profileDir, done: false };
@@ -463,11 +465,14 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
 /** Soak: a mix with an equal share of each scenario that the full variant answers correctly, interleaved. */
 async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
   const candidates = [scenarios.S1, scenarios.S2, scenarios.S3, scenarios.S4];
+  const variant = run.args.soakVariant;
+  const server = run.servers[variant];
   const problems = await sampleCheck(run, candidates);
-  const usable = candidates.filter((s) => !problems.has(`${s.key}/full`));
-  for (const s of candidates) if (!usable.includes(s)) console.log(`soak leaves out ${s.key}: ${problems.get(`${s.key}/full`)}`);
+  const usable = candidates.filter((s) => !problems.has(`${s.key}/${variant}`));
+  for (const s of candidates) if (!usable.includes(s)) console.log(`soak leaves out ${s.key}: ${problems.get(`${s.key}/${variant}`)}`);
   const mix = interleave(usable.map((s) => bodiesOf(s, run.pools)), 100);
-  const spans = sink && run.servers.full.exportsSpans ? { sink, settled: () => settledSpans(run) } : undefined;
+  // Only full traces (off runs with TRACING=off): its spans say where each window's time went.
+  const spans = sink && variant === 'full' && server.exportsSpans ? { sink, settled: () => settledSpans(run) } : undefined;
   const gcLog = run.gcLog;
   const gc = gcLog ? { read: () => readGcLog(gcLog) } : undefined;
   // One connection of the orchestrator's own reads PostgreSQL's statistics around each window.
@@ -477,18 +482,18 @@ async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
   const processes = postgresBackends(database).size > 0 ? { processes: () => postgresProcesses(database) } : {};
   if (!processes.processes) console.log(`PostgreSQL's processes are not on this machine: the soak reads its statistics, not its CPU`);
   const result = await soak({
-    worker: run.worker, server: run.servers.full, headers: headersFor(run, scenarios.S1), bodies: mix, seconds, rate: run.args.rate, connections: 16, ...(spans ? { spans } : {}), ...(gc ? { gc } : {}),
+    variant, worker: run.worker, server, headers: headersFor(run, scenarios.S1), bodies: mix, seconds, rate: run.args.rate, connections: 16, ...(spans ? { spans } : {}), ...(gc ? { gc } : {}),
     pg: { read: pgActivityReader(stats), ...processes },
     host: {
       read: () => ({
-        machine: machineCpu(), serverRunQueueMs: runQueueWaitMs(run.servers.full.pid), benchCpuMs: cpuMs(process.pid), loadgenCpuMs: cpuMs(run.worker.pid),
+        machine: machineCpu(), serverRunQueueMs: runQueueWaitMs(server.pid), benchCpuMs: cpuMs(process.pid), loadgenCpuMs: cpuMs(run.worker.pid),
       }),
     },
   }).finally(() => stats.end({ timeout: 5 }));
   const dir = join(repoRoot, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${unusedResultName(dir, `${date}-soak`, ['.json'])}.json`);
-  writeFileSync(file, `${JSON.stringify({ date, dataset: run.p.database, auditTrail: run.dataset.auditTrail, scenarios: usable.map((s) => s.key), ...result }, null, 2)}\n`);
+  const file = join(dir, `${unusedResultName(dir, `${date}-soak${variant === 'off' ? '-off' : ''}`, ['.json'])}.json`);
+  writeFileSync(file, `${JSON.stringify({ date, variant, dataset: run.p.database, auditTrail: run.dataset.auditTrail, scenarios: usable.map((s) => s.key), ...result }, null, 2)}\n`);
   console.log(`written ${file}`);
 }
 

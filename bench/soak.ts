@@ -1,5 +1,5 @@
 /**
- * Soak: the full variant alone at a fixed request rate, in back-to-back 10 s
+ * Soak: one server (full, or off to compare) alone at a fixed request rate, in back-to-back 10 s
  * windows, sampling RSS and p99 after each, then a linear fit of RSS over time
  * to tell a leak from a plateau; with the server's GC log (bench/gc-watch.ts),
  * the same of the heap each major collection leaves, which only live objects
@@ -303,6 +303,8 @@ export function slope(points: Array<[number, number]>): number {
 }
 
 export async function soak(opts: {
+  /** Which server is soaked: full as deployed, or off (bench/args.ts --soak-variant). */
+  variant: 'full' | 'off';
   worker: LoadWorker;
   server: ServerHandle;
   headers: Record<string, string>;
@@ -326,7 +328,7 @@ export async function soak(opts: {
   const started = performance.now();
   // Every span that starts from now to the end (plus a minute for stragglers) is kept for the breakdown below.
   opts.spans?.sink.watch(Date.now(), Date.now() + (windows * WINDOW_SEC + 60) * 1000);
-  console.log(`soak: ${windows} × ${WINDOW_SEC} s at ${opts.rate} req/s (mixed S1–S4), full variant`);
+  console.log(`soak: ${windows} × ${WINDOW_SEC} s at ${opts.rate} req/s (mixed S1–S4), ${opts.variant} variant`);
   console.log('   t s   req/s   p99 ms  errors  RSS MB  CPU ms/req');
   for (let i = 0; i < windows; i++) {
     let cpuBefore = 0;
@@ -373,7 +375,7 @@ export async function soak(opts: {
   const stalls = opts.pg ? postgresReport(samples) : undefined;
   const pgWork = opts.pg ? postgresPerRequest(samples) : undefined;
   const machine = opts.host ? hostReport(samples) : undefined;
-  const batches = opts.gc ? await collector(opts.gc, samples) : undefined;
+  const batches = opts.gc ? await collector(opts.gc, samples, opts.variant) : undefined;
   // The heap settles first: after the priming load, RSS fell from ~300 to ~200 MB over the first 90 s of a
   // 600 s soak at 100 req/s, and a fit from the start took that for a negative slope that hid a later climb.
   const fitted = samples.slice(Math.floor(samples.length / 2));
@@ -522,14 +524,14 @@ function hostReport(samples: SoakSample[]): HostTrend {
   return trend;
 }
 
-/** Per window, what full's garbage collector did, once the log has caught up with the last window; returns the whole log. */
-async function collector(gc: { read(): GcBatch[] }, samples: SoakSample[]): Promise<GcBatch[]> {
+/** Per window, what the soaked server's garbage collector did, once the log has caught up with the last window; returns the whole log. */
+async function collector(gc: { read(): GcBatch[] }, samples: SoakSample[], variant: 'full' | 'off'): Promise<GcBatch[]> {
   const last = samples.at(-1)?.windowMs.to ?? 0;
   for (let i = 0; i < 20 && !gc.read().some((b) => b.t > last); i++) await new Promise((r) => setTimeout(r, 250));
   const batches = gc.read();
   for (const sample of samples) sample.gc = gcWindow(batches, sample.windowMs.from, sample.windowMs.to);
   const mb = (v: number | null, width = 12) => (v === null ? '—' : v.toFixed(1)).padStart(width);
-  console.log('full\'s garbage collector per window (heap left after each major GC, median; GC time per second; at the window\'s end, what V8 had committed for its heap, of it the young generation, and the rest of RSS):');
+  console.log(`${variant}'s garbage collector per window (heap left after each major GC, median; GC time per second; at the window's end, what V8 had committed for its heap, of it the young generation, and the rest of RSS):`);
   console.log('   t s  major GCs   heap left MB  external MB  scavenge ms/s  major ms/s  V8 heap MB  young MB  outside MB');
   for (const s of samples) {
     const g = s.gc!;

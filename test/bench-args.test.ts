@@ -13,7 +13,9 @@ describe('the bench command line', () => {
     expect(parse('--quick --scenarios S1,S2,S3 --perf S1,S2,S3').perf).toEqual(['S1', 'S2', 'S3']);
     expect(parse('--quick --scenarios S3 --profile S3 --profile-variant off')).toMatchObject({ cpuProfile: 'S3', profileVariant: 'off' });
     expect(parse('--soak 600 --rate 200')).toMatchObject({ soakSec: 600, rate: 200 });
-    expect(parse('--quick --soak 60')).toMatchObject({ quick: true, soakSec: 60, rate: DEFAULT_SOAK_RATE });
+    expect(parse('--quick --soak 60')).toMatchObject({ quick: true, soakSec: 60, rate: DEFAULT_SOAK_RATE, soakVariant: 'full' });
+    expect(parse('--soak 600 --soak-variant off')).toMatchObject({ soakSec: 600, soakVariant: 'off' });
+    expect(parse('--soak 600 --soak-variant full').soakVariant).toBe('full');
     expect(parse('--compare . --full-db-param plan_cache_mode=force_generic_plan').fullDbParams).toEqual([['plan_cache_mode', 'force_generic_plan']]);
     expect(parse('--switch-off tracing,audit').switchOff).toEqual(['audit', 'tracing']);
     expect(parse('--scenarios S2,S2').only).toEqual(['S2']);
@@ -74,6 +76,8 @@ describe('the bench command line', () => {
   it('refuses an option that the run it is given with would ignore', () => {
     expect(() => parse('--rate 200')).toThrow('only with --soak');
     expect(() => parse('--profile-variant off')).toThrow('only with --profile');
+    expect(() => parse('--soak-variant off')).toThrow('only with --soak');
+    expect(() => parse('--soak 60 --soak-variant floor')).toThrow('--soak-variant takes full or off');
     expect(() => parse('--scenarios S3 --profile S1')).toThrow('--profile names a scenario that --scenarios leaves out');
     expect(() => parse('--scenarios S1 --perf S1,S2')).toThrow('--perf names a scenario that --scenarios leaves out');
     expect(() => parse('--perf S1 --profile S1')).toThrow(/not with --profile/);
