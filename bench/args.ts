@@ -11,6 +11,10 @@ import { isNodeFlag } from './image.js';
 import { scenarioKeys, type ScenarioKey } from './scenarios.js';
 import { parseSwitchOff, type Switch } from './split.js';
 
+/** The servers a soak can load (bench/servers.ts's variants). */
+export const SOAK_VARIANTS = ['full', 'off', 'floor'] as const;
+export type SoakVariant = (typeof SOAK_VARIANTS)[number];
+
 export interface BenchArgs {
   help: boolean;
   quick: boolean;
@@ -23,8 +27,11 @@ export interface BenchArgs {
   rate: number;
   cpuProfile: ScenarioKey | undefined;
   profileVariant: 'full' | 'off';
-  /** The server the soak loads: full as deployed, or off to tell what drifts in the machine and the base from what drifts in enforcement, audit and tracing. */
-  soakVariant: 'full' | 'off';
+  /**
+   * The server the soak loads: full as deployed; off, or the floor, to tell what drifts in the machine and
+   * the base (Node, graphql-js, postgres.js) from what drifts in enforcement, audit and tracing.
+   */
+  soakVariant: SoakVariant;
   perf: ScenarioKey[] | undefined;
   /** The other checkout's directory, as given (resolved and checked by run.ts). */
   compare: string | undefined;
@@ -90,9 +97,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     connections = [...new Set(counts as number[])].sort((a, b) => a - b);
   }
   const soakChoice = values['soak-variant'];
-  if (soakChoice !== undefined && soakChoice !== 'full' && soakChoice !== 'off') throw new Error('--soak-variant takes full or off');
+  if (soakChoice !== undefined && !(SOAK_VARIANTS as readonly string[]).includes(soakChoice)) throw new Error(`--soak-variant takes ${SOAK_VARIANTS.join(', ')}`);
   if (soakChoice !== undefined && !soak) throw new Error('--soak-variant chooses the server the soak loads: only with --soak');
-  const soakVariant = soakChoice ?? 'full';
+  const soakVariant = (soakChoice ?? 'full') as SoakVariant;
   if (soak) {
     // The soak runs one server alone on a fixed mix of S1–S4 for its whole duration, over 16 connections.
     const ignored = (['rounds', 'scenarios', 'connections', 'profile', 'perf', 'compare', 'switch-off', 'full-db-param', 'full-node-flag'] as const).filter((o) => values[o] !== undefined);

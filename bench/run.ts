@@ -59,7 +59,7 @@ const usage = `usage: npm run bench -- [--quick] [--soak SECONDS [--rate N]] [--
   --quick        20k customers, 2 s warm-up + 5 s window, 16 connections, one round (< 3 min)
                  (after the 16-connection windows, S1–S3 on full and off at one fixed rate: 1 s + 4 s quick, 3 s + 10 s full)
   --soak S       full variant only for S seconds at a fixed rate (--rate, default 100 req/s)
-  --soak-variant off   soak the off server instead (what drifts without enforcement, audit and tracing)
+  --soak-variant off|floor   soak the off server or the floor instead (what drifts without enforcement, audit and tracing)
   --profile S    CPU-profile the full server during its first window of scenario S and name the hottest functions
   --profile-variant off   profile the off server instead (to tell what full adds)
   --perf S1,S3   Linux perf (CPU clock) on each server during its first window of each scenario named:
@@ -362,7 +362,7 @@ type OffSlot = { kind: 'off' } | { kind: 'compare'; dir: string; collector: stri
 
 async function startAll(
   built: Built, dataset: Dataset, secret: string, collector: string, nodeOptions: string, nodeFlags: readonly string[], profile: { dir: string; variant: 'full' | 'off' } | undefined,
-  slot: OffSlot, fullDbParams: ReadonlyArray<readonly [string, string]>, fullNodeFlags: readonly string[], gcLog: { file: string; variant: 'full' | 'off' } | undefined,
+  slot: OffSlot, fullDbParams: ReadonlyArray<readonly [string, string]>, fullNodeFlags: readonly string[], gcLog: { file: string; variant: Variant } | undefined,
 ): Promise<Record<Variant, ServerHandle>> {
   const custos = built.custos.get(repoRoot)!;
   // The dataset's throwaway keys and a fresh cursor secret: what production requires instead of the development keys.
@@ -382,11 +382,11 @@ async function startAll(
   // On the command line, where Node takes V8's flags that NODE_OPTIONS refuses.
   if (fullNodeFlags.length) full.nodeArgs = [...fullNodeFlags];
   const profiled = profile?.variant === 'off' ? off : full;
-  // The soak watches its server's collector (bench/gc-watch.ts): what each major GC leaves tells a leak from the allocator's moods.
-  const soaked = gcLog?.variant === 'off' ? off : full;
-  if (gcLog) Object.assign(soaked, { nodeArgs: [...(soaked.nodeArgs ?? []), '--import', built.gcWatch], env: { ...soaked.env, BENCH_GC_LOG: gcLog.file } });
   if (profile) Object.assign(profiled, { nodeArgs: [...(profiled.nodeArgs ?? []), '--import', built.cpuProfiler], env: { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant } });
   const floorSpec: ServerSpec = { variant: 'floor', entry: built.floor, env: common };
+  // The soak watches its server's collector (bench/gc-watch.ts): what each major GC leaves tells a leak from the allocator's moods.
+  const soaked = gcLog ? { full, off, floor: floorSpec }[gcLog.variant] : undefined;
+  if (gcLog && soaked) Object.assign(soaked, { nodeArgs: [...(soaked.nodeArgs ?? []), '--import', built.gcWatch], env: { ...soaked.env, BENCH_GC_LOG: gcLog.file } });
   // The image's CMD flags first, on every server's command line (a V8 flag cannot go into NODE_OPTIONS).
   for (const spec of [full, off, floorSpec]) spec.nodeArgs = [...nodeFlags, ...(spec.nodeArgs ?? [])];
   const [fullServer, offServer, floor] = await Promise.all([startServer(full), startServer(off), startServer(floorSpec)]);
@@ -492,7 +492,7 @@ async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
   }).finally(() => stats.end({ timeout: 5 }));
   const dir = join(repoRoot, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${unusedResultName(dir, `${date}-soak${variant === 'off' ? '-off' : ''}`, ['.json'])}.json`);
+  const file = join(dir, `${unusedResultName(dir, `${date}-soak${variant === 'full' ? '' : `-${variant}`}`, ['.json'])}.json`);
   writeFileSync(file, `${JSON.stringify({ date, variant, dataset: run.p.database, auditTrail: run.dataset.auditTrail, scenarios: usable.map((s) => s.key), ...result }, null, 2)}\n`);
   console.log(`written ${file}`);
 }

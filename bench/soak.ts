@@ -1,5 +1,5 @@
 /**
- * Soak: one server (full, or off to compare) alone at a fixed request rate, in back-to-back 10 s
+ * Soak: one server (full, or off or the floor to compare) alone at a fixed request rate, in back-to-back 10 s
  * windows, sampling RSS and p99 after each, then a linear fit of RSS over time
  * to tell a leak from a plateau; with the server's GC log (bench/gc-watch.ts),
  * the same of the heap each major collection leaves, which only live objects
@@ -10,7 +10,7 @@ import type { LoadResult } from './load-worker.js';
 import type { OtlpSink, SpanTimings } from './otlp-sink.js';
 import { pgWindow, stallsAndCheckpoints, STALL_FACTOR, type PgCounters, type PgWindow } from './pg-activity.js';
 import { median } from './quantile.js';
-import { cpuMs, readCounters, rssMb, type LoopDelay, type LoadWorker, type MachineCpu, type PostgresProcess, type ServerHandle } from './servers.js';
+import { cpuMs, readCounters, rssMb, type LoopDelay, type LoadWorker, type MachineCpu, type PostgresProcess, type ServerHandle, type Variant } from './servers.js';
 
 export interface SoakSample {
   t: number;
@@ -303,8 +303,8 @@ export function slope(points: Array<[number, number]>): number {
 }
 
 export async function soak(opts: {
-  /** Which server is soaked: full as deployed, or off (bench/args.ts --soak-variant). */
-  variant: 'full' | 'off';
+  /** Which server is soaked: full as deployed, off or the floor (bench/args.ts --soak-variant). */
+  variant: Variant;
   worker: LoadWorker;
   server: ServerHandle;
   headers: Record<string, string>;
@@ -525,7 +525,7 @@ function hostReport(samples: SoakSample[]): HostTrend {
 }
 
 /** Per window, what the soaked server's garbage collector did, once the log has caught up with the last window; returns the whole log. */
-async function collector(gc: { read(): GcBatch[] }, samples: SoakSample[], variant: 'full' | 'off'): Promise<GcBatch[]> {
+async function collector(gc: { read(): GcBatch[] }, samples: SoakSample[], variant: Variant): Promise<GcBatch[]> {
   const last = samples.at(-1)?.windowMs.to ?? 0;
   for (let i = 0; i < 20 && !gc.read().some((b) => b.t > last); i++) await new Promise((r) => setTimeout(r, 250));
   const batches = gc.read();

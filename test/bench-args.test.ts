@@ -16,6 +16,7 @@ describe('the bench command line', () => {
     expect(parse('--quick --soak 60')).toMatchObject({ quick: true, soakSec: 60, rate: DEFAULT_SOAK_RATE, soakVariant: 'full' });
     expect(parse('--soak 600 --soak-variant off')).toMatchObject({ soakSec: 600, soakVariant: 'off' });
     expect(parse('--soak 600 --soak-variant full').soakVariant).toBe('full');
+    expect(parse('--soak 600 --soak-variant floor').soakVariant).toBe('floor');
     expect(parse('--compare . --full-db-param plan_cache_mode=force_generic_plan').fullDbParams).toEqual([['plan_cache_mode', 'force_generic_plan']]);
     expect(parse('--switch-off tracing,audit').switchOff).toEqual(['audit', 'tracing']);
     expect(parse('--scenarios S2,S2').only).toEqual(['S2']);
@@ -77,7 +78,7 @@ describe('the bench command line', () => {
     expect(() => parse('--rate 200')).toThrow('only with --soak');
     expect(() => parse('--profile-variant off')).toThrow('only with --profile');
     expect(() => parse('--soak-variant off')).toThrow('only with --soak');
-    expect(() => parse('--soak 60 --soak-variant floor')).toThrow('--soak-variant takes full or off');
+    expect(() => parse('--soak 60 --soak-variant bare')).toThrow('--soak-variant takes full, off, floor');
     expect(() => parse('--scenarios S3 --profile S1')).toThrow('--profile names a scenario that --scenarios leaves out');
     expect(() => parse('--scenarios S1 --perf S1,S2')).toThrow('--perf names a scenario that --scenarios leaves out');
     expect(() => parse('--perf S1 --profile S1')).toThrow(/not with --profile/);
