@@ -102,8 +102,10 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   const soakVariant = (soakChoice ?? 'full') as SoakVariant;
   if (soak) {
     // The soak runs one server alone on a fixed mix of S1–S4 for its whole duration, over 16 connections.
-    const ignored = (['rounds', 'scenarios', 'connections', 'profile', 'perf', 'compare', 'switch-off', 'full-db-param', 'full-node-flag'] as const).filter((o) => values[o] !== undefined);
-    if (ignored.length > 0) throw new Error(`--soak runs one server alone on a mix of S1–S4: not with ${ignored.map((o) => `--${o}`).join(', ')}`);
+    // Full's own settings apply to a soak of full (to soak it with a flag, e.g. V8's heap growth), to none other.
+    const fullOnly = soakVariant === 'full' ? [] : (['full-db-param', 'full-node-flag'] as const);
+    const ignored = (['rounds', 'scenarios', 'connections', 'profile', 'perf', 'compare', 'switch-off', ...fullOnly] as const).filter((o) => values[o] !== undefined);
+    if (ignored.length > 0) throw new Error(`--soak runs one server alone on a mix of S1–S4: not with ${ignored.map((o) => `--${o}`).join(', ')}${fullOnly.length ? ` (they set full's, and this soak loads ${soakVariant})` : ''}`);
   }
 
   let cpuProfile: ScenarioKey | undefined;

@@ -467,6 +467,10 @@ async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
   const candidates = [scenarios.S1, scenarios.S2, scenarios.S3, scenarios.S4];
   const variant = run.args.soakVariant;
   const server = run.servers[variant];
+  const { fullDbParams, fullNodeFlags } = run.args;
+  if (fullDbParams.length || fullNodeFlags.length) {
+    console.log(`full runs with ${[...fullNodeFlags, ...fullDbParams.map(([k, v]) => `PostgreSQL ${k}=${v}`)].join(', ')} for this soak`);
+  }
   const problems = await sampleCheck(run, candidates);
   const usable = candidates.filter((s) => !problems.has(`${s.key}/${variant}`));
   for (const s of candidates) if (!usable.includes(s)) console.log(`soak leaves out ${s.key}: ${problems.get(`${s.key}/${variant}`)}`);
@@ -492,8 +496,10 @@ async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
   }).finally(() => stats.end({ timeout: 5 }));
   const dir = join(repoRoot, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${unusedResultName(dir, `${date}-soak${variant === 'full' ? '' : `-${variant}`}`, ['.json'])}.json`);
-  writeFileSync(file, `${JSON.stringify({ date, variant, dataset: run.p.database, auditTrail: run.dataset.auditTrail, scenarios: usable.map((s) => s.key), ...result }, null, 2)}\n`);
+  const settings = [fullDbParams.length ? 'full-db-params' : '', fullNodeFlags.length ? 'full-node-flags' : ''].filter(Boolean).map((t) => `-${t}`).join('');
+  const file = join(dir, `${unusedResultName(dir, `${date}-soak${variant === 'full' ? '' : `-${variant}`}${settings}`, ['.json'])}.json`);
+  writeFileSync(file, `${JSON.stringify({
+    date, variant, ...(fullDbParams.length ? { fullDbParams } : {}), ...(fullNodeFlags.length ? { fullNodeFlags } : {}), dataset: run.p.database, auditTrail: run.dataset.auditTrail, scenarios: usable.map((s) => s.key), ...result }, null, 2)}\n`);
   console.log(`written ${file}`);
 }
 

@@ -83,8 +83,17 @@ describe('the bench command line', () => {
     expect(() => parse('--scenarios S1 --perf S1,S2')).toThrow('--perf names a scenario that --scenarios leaves out');
     expect(() => parse('--perf S1 --profile S1')).toThrow(/not with --profile/);
     expect(() => parse('--switch-off audit --compare ../x')).toThrow(/not with --compare/);
-    for (const extra of ['--rounds 2', '--scenarios S1', '--connections 64', '--profile S1', '--perf S1', '--compare ../x', '--switch-off audit', '--full-db-param a=b', '--full-node-flag no-opt']) {
+    for (const extra of ['--rounds 2', '--scenarios S1', '--connections 64', '--profile S1', '--perf S1', '--compare ../x', '--switch-off audit']) {
       expect(() => parse(`--soak 60 ${extra}`), extra).toThrow(`not with ${extra.split(' ')[0]}`);
+    }
+    // Full's own settings go with a soak of full, and with no other.
+    expect(parse('--soak 60 --full-node-flag heap-growing-percent=0 --full-db-param work_mem=8MB')).toMatchObject({
+      soakVariant: 'full', fullNodeFlags: ['--heap-growing-percent=0'], fullDbParams: [['work_mem', '8MB']],
+    });
+    for (const variant of ['off', 'floor']) {
+      for (const extra of ['--full-db-param a=b', '--full-node-flag no-opt']) {
+        expect(() => parse(`--soak 60 --soak-variant ${variant} ${extra}`), extra).toThrow(`not with ${extra.split(' ')[0]} (they set full's, and this soak loads ${variant})`);
+      }
     }
   });
 });
