@@ -39,9 +39,10 @@ export interface PgCounters {
   auditBlocksHit: number | null;
   auditBlocksRead: number | null;
   /**
-   * Dirty pages the backends wrote themselves to free a buffer, server-wide
-   * (`buffers_backend`; from PostgreSQL 17, which dropped it, client backends'
-   * writes in `pg_stat_io`; null before 16 without the former).
+   * Dirty pages the backends wrote themselves to free a buffer, server-wide:
+   * `pg_stat_bgwriter.buffers_backend` up to PostgreSQL 16, client backends'
+   * writes in `pg_stat_io` from 17, which dropped the former (null on a
+   * server with neither).
    */
   backendWrites: number | null;
 }

@@ -462,7 +462,7 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   return run;
 }
 
-/** Soak: a mix with an equal share of each scenario that the full variant answers correctly, interleaved. */
+/** Soak: a mix with an equal share of each scenario that the soaked server (full unless --soak-variant) answers correctly, interleaved. */
 async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
   const candidates = [scenarios.S1, scenarios.S2, scenarios.S3, scenarios.S4];
   const variant = run.args.soakVariant;
