@@ -3,12 +3,14 @@
  * --profile: SIGUSR2 starts the V8 CPU profiler, the next SIGUSR2 stops it and
  * writes a .cpuprofile into BENCH_PROFILE_DIR. This profiles exactly the
  * measured window, and needs no clean exit of the server (node --cpu-prof does).
+ * BENCH_PROFILE_INTERVAL_US sets V8's sampling interval (its default: 1,000 µs).
  */
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { Session, type Profiler } from 'node:inspector';
 import { join } from 'node:path';
 
 const dir = process.env.BENCH_PROFILE_DIR ?? '.';
+const interval = Number(process.env.BENCH_PROFILE_INTERVAL_US);
 const session = new Session();
 session.connect();
 let running = false;
@@ -16,12 +18,18 @@ let running = false;
 process.on('SIGUSR2', () => {
   if (!running) {
     running = true;
-    session.post('Profiler.enable', () => session.post('Profiler.start'));
+    session.post('Profiler.enable', () => {
+      if (Number.isInteger(interval) && interval > 0) session.post('Profiler.setSamplingInterval', { interval }, () => session.post('Profiler.start'));
+      else session.post('Profiler.start');
+    });
     return;
   }
   running = false;
   session.post('Profiler.stop', (err, result: Profiler.StopReturnType) => {
     if (err) return;
-    writeFileSync(join(dir, `${process.env.BENCH_PROFILE_VARIANT ?? 'full'}-${process.pid}-${Date.now()}.cpuprofile`), JSON.stringify(result.profile));
+    // Written aside and renamed, so that a reader waiting for the .cpuprofile never reads half of it.
+    const file = join(dir, `${process.env.BENCH_PROFILE_VARIANT ?? 'full'}-${process.pid}-${Date.now()}.cpuprofile`);
+    writeFileSync(`${file}.partial`, JSON.stringify(result.profile));
+    renameSync(`${file}.partial`, file);
   });
 });
