@@ -32,6 +32,8 @@ export interface BenchArgs {
    * the base (Node, graphql-js, postgres.js) from what drifts in enforcement, audit and tracing.
    */
   soakVariant: SoakVariant;
+  /** CPU profiles of the soaked server in three early windows and the last three, compared (bench/cpuprofile.ts profileShift). */
+  soakProfile: boolean;
   perf: ScenarioKey[] | undefined;
   /** The other checkout's directory, as given (resolved and checked by run.ts). */
   compare: string | undefined;
@@ -48,6 +50,8 @@ export const DEFAULT_SOAK_RATE = 100;
 export const MAX_SOAK_RATE = 10_000;
 export const MAX_CONNECTIONS = 256;
 const SOAK_SECONDS = { min: 10, max: 24 * 3600 };
+/** --soak-profile profiles windows 4–6 and the last three of the soak's 10 s windows: nine at least. */
+export const SOAK_PROFILE_MIN_SEC = 90;
 
 /** A whole number written in decimal digits within [min, max], or undefined (no exponents, signs, fractions or spaces). */
 function wholeNumber(text: string, min: number, max: number): number | undefined {
@@ -72,7 +76,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     args: argv,
     options: {
       quick: { type: 'boolean' }, soak: { type: 'string' }, rate: { type: 'string' }, rounds: { type: 'string' },
-      scenarios: { type: 'string' }, profile: { type: 'string' }, 'profile-variant': { type: 'string' }, 'soak-variant': { type: 'string' }, perf: { type: 'string' }, help: { type: 'boolean' },
+      scenarios: { type: 'string' }, profile: { type: 'string' }, 'profile-variant': { type: 'string' }, 'soak-variant': { type: 'string' }, 'soak-profile': { type: 'boolean' }, perf: { type: 'string' }, help: { type: 'boolean' },
       compare: { type: 'string' }, 'full-db-param': { type: 'string', multiple: true }, 'switch-off': { type: 'string' },
       connections: { type: 'string' }, 'full-node-flag': { type: 'string', multiple: true },
     },
@@ -100,6 +104,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   if (soakChoice !== undefined && !(SOAK_VARIANTS as readonly string[]).includes(soakChoice)) throw new Error(`--soak-variant takes ${SOAK_VARIANTS.join(', ')}`);
   if (soakChoice !== undefined && !soak) throw new Error('--soak-variant chooses the server the soak loads: only with --soak');
   const soakVariant = (soakChoice ?? 'full') as SoakVariant;
+  const soakProfile = values['soak-profile'] === true;
+  if (soakProfile && !soak) throw new Error('--soak-profile profiles the soaked server: only with --soak');
+  if (soakProfile && soakSec !== undefined && soakSec < SOAK_PROFILE_MIN_SEC) throw new Error(`--soak-profile compares three early windows with the last three: a soak of ${SOAK_PROFILE_MIN_SEC} s at least`);
   if (soak) {
     // The soak runs one server alone on a fixed mix of S1–S4 for its whole duration, over 16 connections.
     // Full's own settings apply to a soak of full (to soak it with a flag, e.g. V8's heap growth), to none other.
@@ -139,5 +146,5 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     return `--${flag}`;
   });
 
-  return { help, quick, rounds, only, soakSec, rate, cpuProfile, profileVariant, soakVariant, perf, compare: values.compare, fullDbParams, fullNodeFlags, connections, switchOff };
+  return { help, quick, rounds, only, soakSec, rate, cpuProfile, profileVariant, soakVariant, soakProfile, perf, compare: values.compare, fullDbParams, fullNodeFlags, connections, switchOff };
 }

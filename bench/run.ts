@@ -60,6 +60,7 @@ const usage = `usage: npm run bench -- [--quick] [--soak SECONDS [--rate N]] [--
                  (after the 16-connection windows, S1–S3 on full and off at one fixed rate: 1 s + 4 s quick, 3 s + 10 s full)
   --soak S       full variant only for S seconds at a fixed rate (--rate, default 100 req/s)
   --soak-variant off|floor   soak the off server or the floor instead (what drifts without enforcement, audit and tracing)
+  --soak-profile  CPU profiles of the soaked server in windows 4–6 and the last three, compared per request (soak of 90 s at least)
   --profile S    CPU-profile the full server during its first window of scenario S and name the hottest functions
   --profile-variant off   profile the off server instead (to tell what full adds)
   --perf S1,S3   Linux perf (CPU clock) on each server during its first window of each scenario named:
@@ -182,6 +183,8 @@ interface Run {
   perf?: { scenarios: ScenarioKey[]; dir: string; recorded: Array<Omit<PerfWindow, 'attribution'> & { file: string; pid: number; mapBytes: number | undefined }> };
   /** The soak's GC log: the file the full server's bench/gc-watch.ts appends to. */
   gcLog?: string;
+  /** --soak-profile: where the soaked server writes its profiles. */
+  soakProfileDir?: string;
 }
 
 const headersFor = (run: Run, s: Scenario) => ({ authorization: `Bearer ${run.tokens[s.principal]}`, 'content-type': 'application/json' });
@@ -361,7 +364,7 @@ function deployedImage(): { nodeOptions: string; nodeFlags: string[] } {
 type OffSlot = { kind: 'off' } | { kind: 'compare'; dir: string; collector: string } | { kind: 'switch-off'; off: Switch[]; collector: string | undefined };
 
 async function startAll(
-  built: Built, dataset: Dataset, secret: string, collector: string, nodeOptions: string, nodeFlags: readonly string[], profile: { dir: string; variant: 'full' | 'off' } | undefined,
+  built: Built, dataset: Dataset, secret: string, collector: string, nodeOptions: string, nodeFlags: readonly string[], profile: { dir: string; variant: Variant; intervalUs?: number } | undefined,
   slot: OffSlot, fullDbParams: ReadonlyArray<readonly [string, string]>, fullNodeFlags: readonly string[], gcLog: { file: string; variant: Variant } | undefined,
 ): Promise<Record<Variant, ServerHandle>> {
   const custos = built.custos.get(repoRoot)!;
@@ -381,9 +384,12 @@ async function startAll(
   full.env.DATABASE_URL = withSettings(dataset.url, fullDbParams);
   // On the command line, where Node takes V8's flags that NODE_OPTIONS refuses.
   if (fullNodeFlags.length) full.nodeArgs = [...fullNodeFlags];
-  const profiled = profile?.variant === 'off' ? off : full;
-  if (profile) Object.assign(profiled, { nodeArgs: [...(profiled.nodeArgs ?? []), '--import', built.cpuProfiler], env: { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant } });
   const floorSpec: ServerSpec = { variant: 'floor', entry: built.floor, env: common };
+  const profiled = profile ? { full, off, floor: floorSpec }[profile.variant] : undefined;
+  if (profile && profiled) {
+    const env = { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant, ...(profile.intervalUs ? { BENCH_PROFILE_INTERVAL_US: String(profile.intervalUs) } : {}) };
+    Object.assign(profiled, { nodeArgs: [...(profiled.nodeArgs ?? []), '--import', built.cpuProfiler], env });
+  }
   // The soak watches its server's collector (bench/gc-watch.ts): what each major GC leaves tells a leak from the allocator's moods.
   const soaked = gcLog ? { full, off, floor: floorSpec }[gcLog.variant] : undefined;
   if (gcLog && soaked) Object.assign(soaked, { nodeArgs: [...(soaked.nodeArgs ?? []), '--import', built.gcWatch], env: { ...soaked.env, BENCH_GC_LOG: gcLog.file } });
@@ -437,6 +443,11 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const tokens = { 'u-mgr-1': token('u-mgr-1', secret), 'u-auditor-1': token('u-auditor-1', secret) };
   const profileDir = args.cpuProfile ? join(repoRoot, 'bench', 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const soakProfileDir = args.soakProfile ? join(repoRoot, 'bench', '.tmp', `soak-profiles-${process.pid}`) : undefined;
+  if (soakProfileDir) mkdirSync(soakProfileDir, { recursive: true });
+  // A soak's profile samples every millisecond, V8's default, written out so that a change shows here: at 250 µs the
+  // sampling itself raised off's CPU from 2.3 to 3.9 ms per request in a soak here, and the loop's lateness with it.
+  const profile = profileDir ? { dir: profileDir, variant: args.profileVariant } : soakProfileDir ? { dir: soakProfileDir, variant: args.soakVariant, intervalUs: 1000 } : undefined;
   sink = await startOtlpSink();
   // The image's options, V8's heap sized as Node sizes it in the base Deployment's container (bench/heap.ts), and with
   // --perf a symbol map of V8's JIT code (/tmp/perf-<pid>.map) for perf to name JavaScript frames; every server alike.
@@ -445,10 +456,10 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   const { nodeFlags } = image;
   const gcLog = args.soakSec === undefined ? undefined : gcLogFile();
   const servers = await startAll(
-    built, dataset, secret, sink.url, nodeOptions, nodeFlags, profileDir ? { dir: profileDir, variant: args.profileVariant } : undefined,
+    built, dataset, secret, sink.url, nodeOptions, nodeFlags, profile,
     await offSlot(args), args.fullDbParams, args.fullNodeFlags, gcLog ? { file: gcLog, variant: args.soakVariant } : undefined,
   );
-  const run: Run = { args, p, dataset, nodeOptions, nodeFlags, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] }, ...(gcLog ? { gcLog } : {}) };
+  const run: Run = { args, p, dataset, nodeOptions, nodeFlags, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] }, ...(gcLog ? { gcLog } : {}), ...(soakProfileDir ? { soakProfileDir } : {}) };
   if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, variant: args.profileVariant, dir: profileDir, done: false };
   if (args.perf) {
     const dir = join(repoRoot, 'bench', '.tmp', 'perf');
@@ -487,6 +498,7 @@ async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
   if (!processes.processes) console.log(`PostgreSQL's processes are not on this machine: the soak reads its statistics, not its CPU`);
   const result = await soak({
     variant, worker: run.worker, server, headers: headersFor(run, scenarios.S1), bodies: mix, seconds, rate: run.args.rate, connections: 16, ...(spans ? { spans } : {}), ...(gc ? { gc } : {}),
+    ...(run.soakProfileDir ? { profileDir: run.soakProfileDir } : {}),
     pg: { read: pgActivityReader(stats), ...processes },
     host: {
       read: () => ({

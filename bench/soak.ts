@@ -5,6 +5,9 @@
  * the same of the heap each major collection leaves, which only live objects
  * move.
  */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { profileShift, profileWork, readProfile, shiftSummary, type ProfileShift } from './cpuprofile.js';
 import { CODE_SPACES, gcWindow, oldGenerationGrowth, spacesTotalMb, YOUNG_SPACES, type GcBatch, type GcWindow, type MemorySnapshot } from './gc-log.js';
 import type { LoadResult } from './load-worker.js';
 import type { OtlpSink, SpanTimings } from './otlp-sink.js';
@@ -127,11 +130,68 @@ export interface SoakResult {
   /** The machine at the end of the soak against its start (absent: not read). */
   hostTrend?: HostTrend;
   /** What major collections left on the heap over the second half (see heapTrend); absent when the collector was not watched. */
+  /** --soak-profile: the server's CPU profile in early windows against the last ones (absent: not profiled, or a profile was not written). */
+  profile?: SoakProfile;
   heap?: HeapTrend & {
     /** How fast the old generation filled between those collections, MB/s (oldGenerationGrowth), and per request, kB. */
     oldGrowthMbPerSec: number | null;
     oldGrowthKbPerRequest: number | null;
   };
+}
+
+/** A half-open range of window indexes. */
+export interface WindowRange {
+  from: number;
+  to: number;
+}
+
+export interface SoakProfile {
+  /** The windows each profile covers (0-based, half-open), and the requests answered in them. */
+  early: WindowRange & { requests: number };
+  late: WindowRange & { requests: number };
+  shift: ProfileShift;
+}
+
+/** Windows per profile of --soak-profile. */
+const PROFILED_WINDOWS = 3;
+
+/**
+ * The windows --soak-profile profiles: three early ones once the server has settled after the
+ * priming load (windows 4–6, the first third's windows the p99 comparison starts with), and the
+ * last three; none when the soak is too short for the two to stay apart.
+ */
+export function profiledWindows(windows: number): WindowRange[] {
+  const early = { from: P99_SETTLE, to: P99_SETTLE + PROFILED_WINDOWS };
+  const late = { from: windows - PROFILED_WINDOWS, to: windows };
+  return late.from < early.to ? [] : [early, late];
+}
+
+/** Waits for a .cpuprofile in `dir` that is not among `seen` (the profiler writes it aside and renames it once whole). */
+async function nextProfile(dir: string, seen: readonly string[], timeoutMs = 60_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const fresh = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f)).find((f) => !seen.includes(f));
+    if (fresh) return fresh;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the soaked server wrote no CPU profile into ${dir} within ${timeoutMs / 1000} s`);
+}
+
+/** Compares the early profile with the late one, per request, and prints the comparison. */
+function profileReport(ranges: WindowRange[], files: string[], samples: SoakSample[]): SoakProfile | undefined {
+  const [early, late] = ranges;
+  const [earlyFile, lateFile] = files;
+  if (!early || !late || !earlyFile || !lateFile) {
+    console.log('the soak was too short to profile an early and a late stretch of windows apart');
+    return undefined;
+  }
+  const requests = (r: WindowRange) => samples.slice(r.from, r.to).reduce((a, s) => a + s.requests, 0);
+  const e = { ...early, requests: requests(early) };
+  const l = { ...late, requests: requests(late) };
+  const shift = profileShift({ work: profileWork(readProfile(earlyFile)), requests: e.requests }, { work: profileWork(readProfile(lateFile)), requests: l.requests });
+  const label = (r: WindowRange) => `windows ${r.from + 1}–${r.to} (t ${r.from * WINDOW_SEC}–${r.to * WINDOW_SEC} s)`;
+  console.log(shiftSummary(shift, { early: label(early), late: label(late) }));
+  return { early: e, late: l, shift };
 }
 
 /** The heap each major collection left, fitted over the second half of the soak. */
@@ -322,6 +382,8 @@ export async function soak(opts: {
   pg?: { read(): Promise<PgCounters>; processes?(): Map<number, PostgresProcess> };
   /** The machine's CPU and the other processes of the bench, read at each window's edges. */
   host?: { read(): HostCounters };
+  /** Where the server, preloaded with bench/cpu-profiler.ts, writes the profiles SIGUSR2 takes: then it is profiled in profiledWindows. */
+  profileDir?: string;
 }): Promise<SoakResult> {
   const windows = Math.max(1, Math.floor(opts.seconds / WINDOW_SEC));
   const samples: SoakSample[] = [];
@@ -330,6 +392,7 @@ export async function soak(opts: {
   opts.spans?.sink.watch(Date.now(), Date.now() + (windows * WINDOW_SEC + 60) * 1000);
   console.log(`soak: ${windows} × ${WINDOW_SEC} s at ${opts.rate} req/s (mixed S1–S4), ${opts.variant} variant`);
   console.log('   t s   req/s   p99 ms  errors  RSS MB  CPU ms/req');
+  const profiling = opts.profileDir ? { dir: opts.profileDir, ranges: profiledWindows(windows), files: [] as string[] } : undefined;
   for (let i = 0; i < windows; i++) {
     let cpuBefore = 0;
     let from = 0;
@@ -344,9 +407,14 @@ export async function soak(opts: {
       processesBefore = opts.pg?.processes?.();
       hostBefore = opts.host?.read();
       cpuBefore = cpuMs(opts.server.pid);
+      if (profiling?.ranges.some((r) => r.from === i)) process.kill(opts.server.pid, 'SIGUSR2');
       from = Date.now();
     });
     const to = Date.now();
+    if (profiling?.ranges.some((r) => r.to === i + 1)) {
+      process.kill(opts.server.pid, 'SIGUSR2');
+      profiling.files.push(await nextProfile(profiling.dir, profiling.files));
+    }
     const hostAfter = opts.host?.read();
     const processesAfter = opts.pg?.processes?.();
     const pgAfter = await opts.pg?.read();
@@ -371,6 +439,7 @@ export async function soak(opts: {
         `${sample.rssMb.toFixed(0).padStart(7)} ${sample.cpuMsPerRequest.toFixed(2).padStart(11)}`,
     );
   }
+  const profile = profiling ? profileReport(profiling.ranges, profiling.files, samples) : undefined;
   if (opts.spans) await breakdown(opts.spans, samples);
   const stalls = opts.pg ? postgresReport(samples) : undefined;
   const pgWork = opts.pg ? postgresPerRequest(samples) : undefined;
@@ -388,7 +457,8 @@ export async function soak(opts: {
   if (Number.isFinite(p99.startMs)) {
     console.log(`p99 median ${p99.startMs.toFixed(1)} ms over the first third of the windows, ${p99.endMs.toFixed(1)} ms over the last third → ${verdict(p99.grows)}`);
   } else console.log(`p99 ${verdict(p99.grows)}`);
-  if (!batches) return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99, ...(stalls ? { stalls } : {}), ...(pgWork ? { pgTrend: pgWork } : {}), ...(machine ? { hostTrend: machine } : {}) };
+  const extras = { ...(stalls ? { stalls } : {}), ...(pgWork ? { pgTrend: pgWork } : {}), ...(machine ? { hostTrend: machine } : {}), ...(profile ? { profile } : {}) };
+  if (!batches) return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99, ...extras };
   const split = rssSplit(fitted.map((s) => ({ t: s.t, memory: s.gc?.memory ?? null }))) ?? undefined;
   if (split) {
     console.log(
@@ -410,7 +480,7 @@ export async function soak(opts: {
     console.log(`between them the old generation filled at ${oldGrowthMbPerSec.toFixed(2)} MB/s: ${oldGrowthKbPerRequest.toFixed(1)} kB per request (promoted, or large objects)`);
   }
   return {
-    rate: opts.rate, samples, rssSlopeMbPerMin, grows, rssSplit: split, p99, ...(stalls ? { stalls } : {}), ...(pgWork ? { pgTrend: pgWork } : {}), ...(machine ? { hostTrend: machine } : {}),
+    rate: opts.rate, samples, rssSlopeMbPerMin, grows, rssSplit: split, p99, ...extras,
     heap: { ...trend, oldGrowthMbPerSec, oldGrowthKbPerRequest },
   };
 }

@@ -17,6 +17,9 @@ describe('the bench command line', () => {
     expect(parse('--soak 600 --soak-variant off')).toMatchObject({ soakSec: 600, soakVariant: 'off' });
     expect(parse('--soak 600 --soak-variant full').soakVariant).toBe('full');
     expect(parse('--soak 600 --soak-variant floor').soakVariant).toBe('floor');
+    expect(parse('--soak 600 --soak-variant off --soak-profile')).toMatchObject({ soakVariant: 'off', soakProfile: true });
+    expect(parse('--soak 90 --soak-profile').soakProfile).toBe(true);
+    expect(parse('--soak 600').soakProfile).toBe(false);
     expect(parse('--compare . --full-db-param plan_cache_mode=force_generic_plan').fullDbParams).toEqual([['plan_cache_mode', 'force_generic_plan']]);
     expect(parse('--switch-off tracing,audit').switchOff).toEqual(['audit', 'tracing']);
     expect(parse('--scenarios S2,S2').only).toEqual(['S2']);
@@ -79,6 +82,10 @@ describe('the bench command line', () => {
     expect(() => parse('--profile-variant off')).toThrow('only with --profile');
     expect(() => parse('--soak-variant off')).toThrow('only with --soak');
     expect(() => parse('--soak 60 --soak-variant bare')).toThrow('--soak-variant takes full, off, floor');
+    expect(() => parse('--soak-profile')).toThrow('only with --soak');
+    expect(() => parse('--quick --soak-profile')).toThrow('only with --soak');
+    // Three early windows and the last three need nine 10 s windows.
+    expect(() => parse('--soak 89 --soak-profile')).toThrow('a soak of 90 s at least');
     expect(() => parse('--scenarios S3 --profile S1')).toThrow('--profile names a scenario that --scenarios leaves out');
     expect(() => parse('--scenarios S1 --perf S1,S2')).toThrow('--perf names a scenario that --scenarios leaves out');
     expect(() => parse('--perf S1 --profile S1')).toThrow(/not with --profile/);
