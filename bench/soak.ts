@@ -38,6 +38,8 @@ export interface SoakSample {
   host?: HostWindow;
   /** How late the server's event loop ran its timer in the window, from its /metrics (null: not exposed). */
   loopDelay?: LoopDelay | null;
+  /** --soak-profile sampled the server in this window: its CPU, p99 and RSS carry the profiler's cost, and the verdicts leave the window out. */
+  profiled?: true;
 }
 
 /** The machine around the server, read at a window's edges. */
@@ -192,6 +194,15 @@ function profileReport(ranges: WindowRange[], files: string[], samples: SoakSamp
   const label = (r: WindowRange) => `windows ${r.from + 1}–${r.to} (t ${r.from * WINDOW_SEC}–${r.to * WINDOW_SEC} s)`;
   console.log(shiftSummary(shift, { early: label(early), late: label(late) }));
   return { early: e, late: l, shift };
+}
+
+/**
+ * The windows the RSS and heap verdicts fit: the second half, without the windows --soak-profile profiled.
+ * V8's profiler keeps its samples in native memory until it stops (3–5 MB more RSS over the last three windows
+ * of a 600 s soak of full), and its sampling raises a window's CPU and p99.
+ */
+export function fittedWindows<T extends Pick<SoakSample, 'profiled'>>(samples: T[]): T[] {
+  return samples.slice(Math.floor(samples.length / 2)).filter((s) => !s.profiled);
 }
 
 /** The heap each major collection left, fitted over the second half of the soak. */
@@ -432,6 +443,7 @@ export async function soak(opts: {
       ...(processesBefore && processesAfter ? { pgCpu: pgCpuWindow(processesBefore, processesAfter, load.requests, (to - from) / 1000) } : {}),
       ...(hostBefore && hostAfter ? { host: hostWindow(hostBefore, hostAfter, load.requests, (to - from) / 1000) } : {}),
       loopDelay,
+      ...(profiling?.ranges.some((r) => i >= r.from && i < r.to) ? { profiled: true as const } : {}),
     };
     samples.push(sample);
     console.log(
@@ -447,15 +459,16 @@ export async function soak(opts: {
   const batches = opts.gc ? await collector(opts.gc, samples, opts.variant) : undefined;
   // The heap settles first: after the priming load, RSS fell from ~300 to ~200 MB over the first 90 s of a
   // 600 s soak at 100 req/s, and a fit from the start took that for a negative slope that hid a later climb.
-  const fitted = samples.slice(Math.floor(samples.length / 2));
+  const fitted = fittedWindows(samples);
   const rssSlopeMbPerMin = slope(fitted.map((s) => [s.t / 60, s.rssMb]));
   // "Grows": a steady climb worth more than 2 % of the footprint per ten minutes; GC makes a shorter series meaningless.
   const first = fitted[0]?.rssMb ?? 0;
   const grows = fitted.length < MIN_FIT ? null : rssSlopeMbPerMin * 10 > 0.02 * first;
-  console.log(`RSS slope ${rssSlopeMbPerMin.toFixed(2)} MB/min over the last ${fitted.length} samples (the second half) → ${verdict(grows)}`);
-  const p99 = p99Trend(samples.map((s) => s.p99));
+  const leftOut = samples.some((s) => s.profiled) ? ', the profiled windows left out' : '';
+  console.log(`RSS slope ${rssSlopeMbPerMin.toFixed(2)} MB/min over the last ${fitted.length} samples (the second half${leftOut}) → ${verdict(grows)}`);
+  const p99 = p99Trend(samples.map((s) => (s.profiled ? NaN : s.p99)));
   if (Number.isFinite(p99.startMs)) {
-    console.log(`p99 median ${p99.startMs.toFixed(1)} ms over the first third of the windows, ${p99.endMs.toFixed(1)} ms over the last third → ${verdict(p99.grows)}`);
+    console.log(`p99 median ${p99.startMs.toFixed(1)} ms over the first third of the windows, ${p99.endMs.toFixed(1)} ms over the last third${leftOut} → ${verdict(p99.grows)}`);
   } else console.log(`p99 ${verdict(p99.grows)}`);
   const extras = { ...(stalls ? { stalls } : {}), ...(pgWork ? { pgTrend: pgWork } : {}), ...(machine ? { hostTrend: machine } : {}), ...(profile ? { profile } : {}) };
   if (!batches) return { rate: opts.rate, samples, rssSlopeMbPerMin, grows, p99, ...extras };
@@ -467,7 +480,9 @@ export async function soak(opts: {
     );
   }
   const since = fitted[0]?.windowMs.from ?? Infinity;
-  const late = batches.filter((b) => b.t > since);
+  // With profiles, up to the last window fitted: a profile's stop builds the whole profile on the heap.
+  const until = leftOut ? (fitted.at(-1)?.windowMs.to ?? -Infinity) : Infinity;
+  const late = batches.filter((b) => b.t > since && b.t <= until);
   const trend = heapTrend(late.flatMap((b) => b.majors.map((m): [number, number] => [b.t / 60_000, m.retainedMb])));
   console.log(
     `heap left after each major GC: median ${trend.levelMb.toFixed(1)} MB over the ${trend.majors} collections of the second half, slope ${signed(trend.slopeMbPerMin)} MB/min → ` +

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LONG_STRETCH_MS, profileShift, profileWork, readProfile, stretchSummary, type CpuProfile } from '../bench/cpuprofile.js';
 import { median } from '../bench/quantile.js';
-import { profiledWindows } from '../bench/soak.js';
+import { fittedWindows, p99Trend, profiledWindows } from '../bench/soak.js';
 
 /** What a sample was doing: waiting in the loop, custos's JavaScript, a native frame it called, the collector, the profiler itself. */
 type Kind = 'idle' | 'js' | 'native' | 'gc' | 'profiler' | 'pkg';
@@ -132,5 +132,23 @@ describe('the windows a soak profiles', () => {
         expect(ranges.length === 2).toBe(windows >= 9);
       }),
     );
+  });
+});
+
+describe('the verdicts of a profiled soak', () => {
+  it('fit the second half without the profiled windows, and leave them out of the p99 thirds', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 400 }), (windows) => {
+        const ranges = profiledWindows(windows);
+        const samples = Array.from({ length: windows }, (_, i) => ({ i, ...(ranges.some((r) => i >= r.from && i < r.to) ? { profiled: true as const } : {}) }));
+        const fitted = fittedWindows(samples);
+        expect(fitted.every((s) => !s.profiled && s.i >= Math.floor(windows / 2))).toBe(true);
+        expect(fitted).toHaveLength(samples.slice(Math.floor(windows / 2)).filter((s) => !s.profiled).length);
+      }),
+    );
+    // A profiled window's p99 (sampling raises it) does not move the verdict: the profiled windows are NaN to it.
+    const p99s = Array.from({ length: 60 }, (_, i) => (i >= 57 || (i >= 3 && i < 6) ? 500 : 10));
+    const profiled = new Set(profiledWindows(60).flatMap((r) => Array.from({ length: r.to - r.from }, (_, k) => r.from + k)));
+    expect(p99Trend(p99s.map((v, i) => (profiled.has(i) ? NaN : v)))).toEqual({ startMs: 10, endMs: 10, grows: false });
   });
 });
