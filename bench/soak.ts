@@ -148,9 +148,9 @@ export interface WindowRange {
 }
 
 export interface SoakProfile {
-  /** The windows each profile covers (0-based, half-open), and the requests answered in them. */
-  early: WindowRange & { requests: number };
-  late: WindowRange & { requests: number };
+  /** The windows each profile covers (0-based, half-open), the requests answered in them, and what /proc read of the server over them. */
+  early: WindowRange & ReturnType<typeof rangeReadings>;
+  late: WindowRange & ReturnType<typeof rangeReadings>;
   shift: ProfileShift;
 }
 
@@ -187,13 +187,29 @@ function profileReport(ranges: WindowRange[], files: string[], samples: SoakSamp
     console.log('the soak was too short to profile an early and a late stretch of windows apart');
     return undefined;
   }
-  const requests = (r: WindowRange) => samples.slice(r.from, r.to).reduce((a, s) => a + s.requests, 0);
-  const e = { ...early, requests: requests(early) };
-  const l = { ...late, requests: requests(late) };
+  const e = { ...early, ...rangeReadings(samples, early) };
+  const l = { ...late, ...rangeReadings(samples, late) };
   const shift = profileShift({ work: profileWork(readProfile(earlyFile)), requests: e.requests }, { work: profileWork(readProfile(lateFile)), requests: l.requests });
   const label = (r: WindowRange) => `windows ${r.from + 1}–${r.to} (t ${r.from * WINDOW_SEC}–${r.to * WINDOW_SEC} s)`;
   console.log(shiftSummary(shift, { early: label(early), late: label(late) }));
+  const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '—');
+  console.log(
+    `the same windows from /proc: the server's CPU ${ms(e.cpuMsPerRequest)} → ${ms(l.cpuMsPerRequest)} ms per request (all its threads), ` +
+      `its main thread's wait for a core ${ms(e.serverWaitMsPerRequest)} → ${ms(l.serverWaitMsPerRequest)} ms per request (part of a profile's busy time)`,
+  );
   return { early: e, late: l, shift };
+}
+
+/** Over a range of windows: the requests answered, and per request (weighted by each window's requests) the server's CPU and its main thread's wait for a core (NaN where not read). */
+export function rangeReadings(samples: Array<Pick<SoakSample, 'requests' | 'cpuMsPerRequest' | 'host'>>, r: WindowRange): { requests: number; cpuMsPerRequest: number; serverWaitMsPerRequest: number } {
+  const part = samples.slice(r.from, r.to);
+  const requests = part.reduce((a, s) => a + s.requests, 0);
+  const weighted = (pick: (s: (typeof part)[number]) => number | undefined) => {
+    const read = part.filter((s) => s.requests > 0 && Number.isFinite(pick(s)));
+    const n = read.reduce((a, s) => a + s.requests, 0);
+    return n > 0 && read.length === part.length ? read.reduce((a, s) => a + pick(s)! * s.requests, 0) / n : NaN;
+  };
+  return { requests, cpuMsPerRequest: weighted((s) => s.cpuMsPerRequest), serverWaitMsPerRequest: weighted((s) => s.host?.serverRunQueueMsPerRequest) };
 }
 
 /**
@@ -467,7 +483,7 @@ export async function soak(opts: {
   const leftOut = samples.some((s) => s.profiled) ? ', the profiled windows left out' : '';
   console.log(`RSS slope ${rssSlopeMbPerMin.toFixed(2)} MB/min over the last ${fitted.length} samples (the second half${leftOut}) → ${verdict(grows)}`);
   const p99 = p99Trend(samples.map((s) => (s.profiled ? NaN : s.p99)));
-  if (Number.isFinite(p99.startMs)) {
+  if (Number.isFinite(p99.startMs) && Number.isFinite(p99.endMs)) {
     console.log(`p99 median ${p99.startMs.toFixed(1)} ms over the first third of the windows, ${p99.endMs.toFixed(1)} ms over the last third${leftOut} → ${verdict(p99.grows)}`);
   } else console.log(`p99 ${verdict(p99.grows)}`);
   const extras = { ...(stalls ? { stalls } : {}), ...(pgWork ? { pgTrend: pgWork } : {}), ...(machine ? { hostTrend: machine } : {}), ...(profile ? { profile } : {}) };

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LONG_STRETCH_MS, profileShift, profileWork, readProfile, stretchSummary, type CpuProfile } from '../bench/cpuprofile.js';
 import { median } from '../bench/quantile.js';
-import { fittedWindows, p99Trend, profiledWindows } from '../bench/soak.js';
+import { fittedWindows, p99Trend, profiledWindows, rangeReadings, type HostWindow } from '../bench/soak.js';
 
 /** What a sample was doing: waiting in the loop, custos's JavaScript, a native frame it called, the collector, the profiler itself. */
 type Kind = 'idle' | 'js' | 'native' | 'gc' | 'profiler' | 'pkg';
@@ -150,5 +150,36 @@ describe('the verdicts of a profiled soak', () => {
     const p99s = Array.from({ length: 60 }, (_, i) => (i >= 57 || (i >= 3 && i < 6) ? 500 : 10));
     const profiled = new Set(profiledWindows(60).flatMap((r) => Array.from({ length: r.to - r.from }, (_, k) => r.from + k)));
     expect(p99Trend(p99s.map((v, i) => (profiled.has(i) ? NaN : v)))).toEqual({ startMs: 10, endMs: 10, grows: false });
+  });
+});
+
+describe('what /proc read over a profiled range of windows', () => {
+  const host = (wait: number): HostWindow => ({ busyPct: 30, iowaitPct: 0, serverRunQueueMsPerRequest: wait, benchCorePct: 1, loadgenCorePct: 5 });
+  it('weights each window by its requests, within the windows of the range only', () => {
+    const samples = [
+      { requests: 1000, cpuMsPerRequest: 9, host: host(9) },
+      { requests: 1000, cpuMsPerRequest: 2, host: host(1) },
+      { requests: 3000, cpuMsPerRequest: 4, host: host(0.5) },
+      { requests: 1000, cpuMsPerRequest: 9, host: host(9) },
+    ];
+    const r = rangeReadings(samples, { from: 1, to: 3 });
+    expect(r.requests).toBe(4000);
+    expect(r.cpuMsPerRequest).toBeCloseTo((2 * 1000 + 4 * 3000) / 4000, 12);
+    expect(r.serverWaitMsPerRequest).toBeCloseTo((1 * 1000 + 0.5 * 3000) / 4000, 12);
+    fc.assert(
+      fc.property(fc.array(fc.record({ requests: fc.integer({ min: 1, max: 5000 }), cpu: fc.double({ min: 0.1, max: 10, noNaN: true }) }), { minLength: 1, maxLength: 12 }), (ws) => {
+        const got = rangeReadings(ws.map((w) => ({ requests: w.requests, cpuMsPerRequest: w.cpu, host: host(1) })), { from: 0, to: ws.length });
+        const cpus = ws.map((w) => w.cpu);
+        expect(got.cpuMsPerRequest).toBeGreaterThanOrEqual(Math.min(...cpus) - 1e-9);
+        expect(got.cpuMsPerRequest).toBeLessThanOrEqual(Math.max(...cpus) + 1e-9);
+        expect(got.serverWaitMsPerRequest).toBeCloseTo(1, 9);
+      }),
+    );
+  });
+
+  it('reads nothing rather than part of the range when a window went unread', () => {
+    const samples = [{ requests: 1000, cpuMsPerRequest: 2, host: host(1) }, { requests: 1000, cpuMsPerRequest: 3 }];
+    expect(rangeReadings(samples, { from: 0, to: 2 })).toEqual({ requests: 2000, cpuMsPerRequest: 2.5, serverWaitMsPerRequest: NaN });
+    expect(rangeReadings([], { from: 0, to: 3 })).toEqual({ requests: 0, cpuMsPerRequest: NaN, serverWaitMsPerRequest: NaN });
   });
 });
