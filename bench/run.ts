@@ -28,7 +28,7 @@ import { secretsEnv } from './secrets.js';
 import { buildProject, buildServers, type Built } from './build.js';
 import { switchedOffEnv, type Switch } from './split.js';
 import {
-  cpuMs, LoadWorker, machineCpu, postgresBackends, postgresDelta, postgresProcesses, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
+  cpuMs, LoadWorker, machineCpu, machineProbeMs, postgresBackends, postgresDelta, postgresProcesses, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
   type BackendReading, type RunQueueWait, type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
 } from './servers.js';
 import { soak } from './soak.js';
@@ -504,6 +504,7 @@ async function soakRun(run: Run, seconds: number, date: string): Promise<void> {
       read: () => ({
         machine: machineCpu(), serverRunQueueMs: runQueueWaitMs(server.pid), benchCpuMs: cpuMs(process.pid), loadgenCpuMs: cpuMs(run.worker.pid),
       }),
+      probe: machineProbeMs,
     },
   }).finally(() => stats.end({ timeout: 5 }));
   const dir = join(repoRoot, 'bench', 'results');

@@ -5,6 +5,7 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -116,6 +117,34 @@ export async function startServer(spec: ServerSpec, timeoutMs = 90_000): Promise
 }
 
 const clockTicks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** The probe's input: 1 MB of fixed bytes, made once. */
+let probeData: Buffer | undefined;
+
+/**
+ * A fixed piece of CPU work, timed on this process's main thread, ms: SHA-256 over 4 MB (native code,
+ * memory) and a loop of integer arithmetic (JIT-compiled JavaScript), the least of three runs, so that a
+ * run the machine interrupted does not count. A soak runs it before each window, with its load off the
+ * machine: the same work taking longer means a slower machine (a busier host under this VM, which reports
+ * no steal time), whatever the servers do.
+ */
+export function machineProbeMs(): number {
+  probeData ??= Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 2654435761) >>> 24));
+  let best = Infinity;
+  let x = 0x9e3779b9;
+  for (let run = 0; run < 3; run++) {
+    const started = performance.now();
+    for (let i = 0; i < 4; i++) x ^= createHash('sha256').update(probeData).digest().readUInt32LE(0);
+    for (let i = 0; i < 2_000_000; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+    }
+    best = Math.min(best, performance.now() - started);
+  }
+  // The result is used, so that no compiler drops the loop.
+  return x === 0.5 ? NaN : best;
+}
 
 /** utime + stime of a process, in milliseconds. */
 export function cpuMs(pid: number): number {

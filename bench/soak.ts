@@ -50,6 +50,8 @@ export interface HostCounters {
   /** CPU so far of the bench's own process (the orchestrator, with the span sink in it) and of the load generator, ms. */
   benchCpuMs: number;
   loadgenCpuMs: number;
+  /** The time a fixed piece of work took on the bench's main thread (servers.ts machineProbeMs), ms; absent: not run. */
+  probeMs?: number;
 }
 
 /** What the machine did in a window: how busy its cores were, and who else was using them. */
@@ -62,6 +64,8 @@ export interface HostWindow {
   /** The bench's own process and the load generator, % of one core. */
   benchCorePct: number;
   loadgenCorePct: number;
+  /** The fixed piece of work's time before the window, with the load off (NaN: not run). */
+  probeMs: number;
 }
 
 /** The difference of two host readings over a window of `seconds` with `requests` answered. */
@@ -75,6 +79,7 @@ export function hostWindow(before: HostCounters, after: HostCounters, requests: 
     serverRunQueueMsPerRequest: requests > 0 ? Math.max(0, after.serverRunQueueMs - before.serverRunQueueMs) / requests : NaN,
     benchCorePct: pct(before.benchCpuMs, after.benchCpuMs, core),
     loadgenCorePct: pct(before.loadgenCpuMs, after.loadgenCpuMs, core),
+    probeMs: before.probeMs ?? NaN,
   };
 }
 
@@ -334,6 +339,8 @@ export interface HostTrend {
   pgRunQueueMsPerRequest: { start: number; end: number };
   benchCorePct: { start: number; end: number };
   loadgenCorePct: { start: number; end: number };
+  /** The machine probe's time, ms: a slower machine takes longer. */
+  probeMs: { start: number; end: number };
 }
 
 export function hostTrend(samples: Array<Pick<SoakSample, 'host' | 'loopDelay' | 'pgCpu'>>): HostTrend {
@@ -345,6 +352,7 @@ export function hostTrend(samples: Array<Pick<SoakSample, 'host' | 'loopDelay' |
     pgRunQueueMsPerRequest: thirds(samples.map((s) => s.pgCpu?.backendsRunQueueMsPerRequest ?? null)),
     benchCorePct: of((h) => h.benchCorePct),
     loadgenCorePct: of((h) => h.loadgenCorePct),
+    probeMs: of((h) => h.probeMs),
   };
 }
 
@@ -407,8 +415,8 @@ export async function soak(opts: {
    * server runs on this machine, its processes' CPU (bench/servers.ts postgresProcesses).
    */
   pg?: { read(): Promise<PgCounters>; processes?(): Map<number, PostgresProcess> };
-  /** The machine's CPU and the other processes of the bench, read at each window's edges. */
-  host?: { read(): HostCounters };
+  /** The machine's CPU and the other processes of the bench, read at each window's edges; the machine probe (servers.ts machineProbeMs), run before each window. */
+  host?: { read(): HostCounters; probe?(): number };
   /** Where the server, preloaded with bench/cpu-profiler.ts, writes the profiles SIGUSR2 takes: then it is profiled in profiledWindows. */
   profileDir?: string;
 }): Promise<SoakResult> {
@@ -428,11 +436,13 @@ export async function soak(opts: {
     let hostBefore: HostCounters | undefined;
     const job = { url: `${opts.server.url}/graphql`, connections: opts.connections, warmupSec: 0, durationSec: WINDOW_SEC, overallRate: opts.rate, headers: opts.headers, bodies: opts.bodies };
     const load: LoadResult = await opts.worker.run(job, async () => {
+      // The probe first, so that the readings below start after it (it runs on the bench's own thread).
+      const probeMs = opts.host?.probe?.();
       // A scrape starts the server's event-loop delay afresh: the one after the window reads the window's alone.
       await readCounters(opts.server.url);
       pgBefore = await opts.pg?.read();
       processesBefore = opts.pg?.processes?.();
-      hostBefore = opts.host?.read();
+      hostBefore = opts.host ? { ...opts.host.read(), ...(probeMs === undefined ? {} : { probeMs }) } : undefined;
       cpuBefore = cpuMs(opts.server.pid);
       if (profiling?.ranges.some((r) => r.from === i)) process.kill(opts.server.pid, 'SIGUSR2');
       from = Date.now();
@@ -606,13 +616,16 @@ function postgresPerRequest(samples: SoakSample[]): PgTrend {
  */
 function hostReport(samples: SoakSample[]): HostTrend {
   const cell = (v: number | undefined, digits: number, width: number) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits)).padStart(width);
-  console.log('the machine per window (busy and I/O wait: % of all its cores; the server\'s wait for a core when ready to run; the bench\'s own process, with the span sink, and the load generator: % of one core):');
-  console.log('   t s  busy %  iowait %  server waited ms/req  its loop late p99 ms  PG backends waited ms/req  bench %core  load gen %core');
+  console.log(
+    'the machine per window (busy and I/O wait: % of all its cores; the server\'s wait for a core when ready to run; the bench\'s own process, with the span sink, ' +
+      'and the load generator: % of one core; probe: a fixed piece of work before the window, the load off):',
+  );
+  console.log('   t s  busy %  iowait %  server waited ms/req  its loop late p99 ms  PG backends waited ms/req  bench %core  load gen %core  probe ms');
   for (const s of samples) {
     const h = s.host;
     console.log(
       `${String(s.t).padStart(6)}${cell(h?.busyPct, 1, 8)}${cell(h?.iowaitPct, 1, 10)}${cell(h?.serverRunQueueMsPerRequest, 3, 22)}${cell(s.loopDelay?.p99Ms, 1, 22)}` +
-        `${cell(s.pgCpu?.backendsRunQueueMsPerRequest, 3, 27)}${cell(h?.benchCorePct, 1, 13)}${cell(h?.loadgenCorePct, 1, 16)}`,
+        `${cell(s.pgCpu?.backendsRunQueueMsPerRequest, 3, 27)}${cell(h?.benchCorePct, 1, 13)}${cell(h?.loadgenCorePct, 1, 16)}${cell(h?.probeMs, 2, 10)}`,
     );
   }
   const trend = hostTrend(samples);
@@ -620,7 +633,7 @@ function hostReport(samples: SoakSample[]): HostTrend {
   console.log(
     `the machine, median of the first third of the windows against the last: busy ${span(trend.busyPct, 1)} %, the server waited for a core ${span(trend.serverRunQueueMsPerRequest, 3)} ms per request ` +
       `(its loop late at p99 ${span(trend.loopDelayP99Ms, 1)} ms; PostgreSQL's backends waited ${span(trend.pgRunQueueMsPerRequest, 3)} ms per request), ` +
-      `the bench's process ${span(trend.benchCorePct, 1)} % of a core, the load generator ${span(trend.loadgenCorePct, 1)} %`,
+      `the bench's process ${span(trend.benchCorePct, 1)} % of a core, the load generator ${span(trend.loadgenCorePct, 1)} %, the probe ${span(trend.probeMs, 2)} ms`,
   );
   return trend;
 }

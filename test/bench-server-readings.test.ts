@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { loopDelayOf, machineCpu, parseMetricSums, runQueueWaitMs } from '../bench/servers.js';
+import { loopDelayOf, machineCpu, machineProbeMs, parseMetricSums, runQueueWaitMs } from '../bench/servers.js';
 
 const gauges = (min: number, p99: number, max: number) =>
   new Map([
@@ -70,5 +70,16 @@ describe("the machine's CPU as the soak reads it from /proc/stat", () => {
     const now = machineCpu();
     expect(now.totalMs).toBeGreaterThan(0);
     expect(now.busyMs).toBeLessThanOrEqual(now.totalMs);
+  });
+});
+
+describe('the machine probe a soak runs before each window', () => {
+  it('times its fixed work as a finite duration, the work done each call (no compiler drops it)', () => {
+    const a = machineProbeMs();
+    const b = machineProbeMs();
+    for (const ms of [a, b]) {
+      expect(Number.isFinite(ms)).toBe(true);
+      expect(ms).toBeGreaterThan(0);
+    }
   });
 });

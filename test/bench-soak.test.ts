@@ -142,14 +142,16 @@ describe('PostgreSQL\'s work per soak window', () => {
 });
 
 describe('the machine around the server per soak window', () => {
-  const at = (busyMs: number, iowaitMs: number, totalMs: number, serverRunQueueMs: number, benchCpuMs: number, loadgenCpuMs: number): HostCounters => ({
-    machine: { busyMs, iowaitMs, totalMs }, serverRunQueueMs, benchCpuMs, loadgenCpuMs,
+  const at = (busyMs: number, iowaitMs: number, totalMs: number, serverRunQueueMs: number, benchCpuMs: number, loadgenCpuMs: number, probeMs?: number): HostCounters => ({
+    machine: { busyMs, iowaitMs, totalMs }, serverRunQueueMs, benchCpuMs, loadgenCpuMs, ...(probeMs === undefined ? {} : { probeMs }),
   });
 
   it('gives the busy and I/O-wait shares of all cores, the server\'s wait for a core per request, and the bench\'s processes as shares of one core', () => {
     // Two cores for 10 s: 20,000 ms of CPU time, 9,000 of it busy, 400 waiting on I/O.
-    const w = hostWindow(at(1000, 100, 50_000, 30, 2000, 5000), at(10_000, 500, 70_000, 530, 3500, 9000), 1000, 10);
-    expect(w).toEqual({ busyPct: 45, iowaitPct: 2, serverRunQueueMsPerRequest: 0.5, benchCorePct: 15, loadgenCorePct: 40 });
+    // The probe ran before the window: its time is the window's; the one at the window's end is not.
+    const w = hostWindow(at(1000, 100, 50_000, 30, 2000, 5000, 12.5), at(10_000, 500, 70_000, 530, 3500, 9000, 99), 1000, 10);
+    expect(w).toEqual({ busyPct: 45, iowaitPct: 2, serverRunQueueMsPerRequest: 0.5, benchCorePct: 15, loadgenCorePct: 40, probeMs: 12.5 });
+    expect(hostWindow(at(1000, 100, 50_000, 30, 2000, 5000), at(10_000, 500, 70_000, 530, 3500, 9000), 1000, 10).probeMs).toBeNaN();
   });
 
   it('has no figure where nothing was measured, and never a negative one', () => {
@@ -173,14 +175,14 @@ describe('the machine around the server per soak window', () => {
       i === 25
         ? {}
         : {
-          host: { busyPct: i < 10 ? 20 : 40, iowaitPct: 1, serverRunQueueMsPerRequest: i < 10 ? 0.1 : 0.3, benchCorePct: 5, loadgenCorePct: 8 },
+          host: { busyPct: i < 10 ? 20 : 40, iowaitPct: 1, serverRunQueueMsPerRequest: i < 10 ? 0.1 : 0.3, benchCorePct: 5, loadgenCorePct: 8, probeMs: i === 28 ? NaN : i < 10 ? 30 : 36 },
           loopDelay: i % 2 === 0 ? { p99Ms: i < 10 ? 4 : 12, maxMs: 20 } : null,
           pgCpu: { backendsMsPerRequest: 1, backendsRunQueueMsPerRequest: i < 10 ? 0.05 : 0.2, otherCorePct: 1 },
         },
     );
     expect(hostTrend(samples)).toEqual({
       busyPct: { start: 20, end: 40 }, serverRunQueueMsPerRequest: { start: 0.1, end: 0.3 }, loopDelayP99Ms: { start: 4, end: 12 },
-      pgRunQueueMsPerRequest: { start: 0.05, end: 0.2 }, benchCorePct: { start: 5, end: 5 }, loadgenCorePct: { start: 8, end: 8 },
+      pgRunQueueMsPerRequest: { start: 0.05, end: 0.2 }, benchCorePct: { start: 5, end: 5 }, loadgenCorePct: { start: 8, end: 8 }, probeMs: { start: 30, end: 36 },
     });
   });
 });
