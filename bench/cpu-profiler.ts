@@ -3,14 +3,12 @@
  * --profile: SIGUSR2 starts the V8 CPU profiler, the next SIGUSR2 stops it and
  * writes a .cpuprofile into BENCH_PROFILE_DIR. This profiles exactly the
  * measured window, and needs no clean exit of the server (node --cpu-prof does).
- * BENCH_PROFILE_INTERVAL_US sets V8's sampling interval (its default: 1,000 µs).
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { Session, type Profiler } from 'node:inspector';
 import { join } from 'node:path';
 
 const dir = process.env.BENCH_PROFILE_DIR ?? '.';
-const interval = Number(process.env.BENCH_PROFILE_INTERVAL_US);
 const session = new Session();
 session.connect();
 let running = false;
@@ -18,10 +16,7 @@ let running = false;
 process.on('SIGUSR2', () => {
   if (!running) {
     running = true;
-    session.post('Profiler.enable', () => {
-      if (Number.isInteger(interval) && interval > 0) session.post('Profiler.setSamplingInterval', { interval }, () => session.post('Profiler.start'));
-      else session.post('Profiler.start');
-    });
+    session.post('Profiler.enable', () => session.post('Profiler.start'));
     return;
   }
   running = false;

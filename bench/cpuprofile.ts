@@ -137,7 +137,7 @@ export function profileWork(profile: CpuProfile): ProfileWork {
 }
 
 /** The newest .cpuprofile in `dir`. */
-export function newestProfile(dir: string): string {
+function newestProfile(dir: string): string {
   const newest = readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
     .map((f) => join(dir, f))

@@ -364,7 +364,7 @@ function deployedImage(): { nodeOptions: string; nodeFlags: string[] } {
 type OffSlot = { kind: 'off' } | { kind: 'compare'; dir: string; collector: string } | { kind: 'switch-off'; off: Switch[]; collector: string | undefined };
 
 async function startAll(
-  built: Built, dataset: Dataset, secret: string, collector: string, nodeOptions: string, nodeFlags: readonly string[], profile: { dir: string; variant: Variant; intervalUs?: number } | undefined,
+  built: Built, dataset: Dataset, secret: string, collector: string, nodeOptions: string, nodeFlags: readonly string[], profile: { dir: string; variant: Variant } | undefined,
   slot: OffSlot, fullDbParams: ReadonlyArray<readonly [string, string]>, fullNodeFlags: readonly string[], gcLog: { file: string; variant: Variant } | undefined,
 ): Promise<Record<Variant, ServerHandle>> {
   const custos = built.custos.get(repoRoot)!;
@@ -387,7 +387,7 @@ async function startAll(
   const floorSpec: ServerSpec = { variant: 'floor', entry: built.floor, env: common };
   const profiled = profile ? { full, off, floor: floorSpec }[profile.variant] : undefined;
   if (profile && profiled) {
-    const env = { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant, ...(profile.intervalUs ? { BENCH_PROFILE_INTERVAL_US: String(profile.intervalUs) } : {}) };
+    const env = { ...profiled.env, BENCH_PROFILE_DIR: profile.dir, BENCH_PROFILE_VARIANT: profile.variant };
     Object.assign(profiled, { nodeArgs: [...(profiled.nodeArgs ?? []), '--import', built.cpuProfiler], env });
   }
   // The soak watches its server's collector (bench/gc-watch.ts): what each major GC leaves tells a leak from the allocator's moods.
@@ -445,9 +445,9 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const soakProfileDir = args.soakProfile ? join(repoRoot, 'bench', '.tmp', `soak-profiles-${process.pid}`) : undefined;
   if (soakProfileDir) mkdirSync(soakProfileDir, { recursive: true });
-  // A soak's profile samples every millisecond, V8's default, written out so that a change shows here: at 250 µs the
-  // sampling itself raised off's CPU from 2.3 to 3.9 ms per request in a soak here, and the loop's lateness with it.
-  const profile = profileDir ? { dir: profileDir, variant: args.profileVariant } : soakProfileDir ? { dir: soakProfileDir, variant: args.soakVariant, intervalUs: 1000 } : undefined;
+  // A soak's profile samples every millisecond, V8's default: at 250 µs the sampling itself raised off's CPU
+  // from 2.3 to 3.9 ms per request in a soak here, and the loop's lateness with it.
+  const profile = profileDir ? { dir: profileDir, variant: args.profileVariant } : soakProfileDir ? { dir: soakProfileDir, variant: args.soakVariant } : undefined;
   sink = await startOtlpSink();
   // The image's options, V8's heap sized as Node sizes it in the base Deployment's container (bench/heap.ts), and with
   // --perf a symbol map of V8's JIT code (/tmp/perf-<pid>.map) for perf to name JavaScript frames; every server alike.

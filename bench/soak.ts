@@ -490,7 +490,8 @@ export async function soak(opts: {
   // "Grows": a steady climb worth more than 2 % of the footprint per ten minutes; GC makes a shorter series meaningless.
   const first = fitted[0]?.rssMb ?? 0;
   const grows = fitted.length < MIN_FIT ? null : rssSlopeMbPerMin * 10 > 0.02 * first;
-  const leftOut = samples.some((s) => s.profiled) ? ', the profiled windows left out' : '';
+  const anyProfiled = samples.some((s) => s.profiled);
+  const leftOut = anyProfiled ? ', the profiled windows left out' : '';
   console.log(`RSS slope ${rssSlopeMbPerMin.toFixed(2)} MB/min over the last ${fitted.length} samples (the second half${leftOut}) → ${verdict(grows)}`);
   const p99 = p99Trend(samples.map((s) => (s.profiled ? NaN : s.p99)));
   if (Number.isFinite(p99.startMs) && Number.isFinite(p99.endMs)) {
@@ -507,7 +508,7 @@ export async function soak(opts: {
   }
   const since = fitted[0]?.windowMs.from ?? Infinity;
   // With profiles, up to the last window fitted: a profile's stop builds the whole profile on the heap.
-  const until = leftOut ? (fitted.at(-1)?.windowMs.to ?? -Infinity) : Infinity;
+  const until = anyProfiled ? (fitted.at(-1)?.windowMs.to ?? -Infinity) : Infinity;
   const late = batches.filter((b) => b.t > since && b.t <= until);
   const trend = heapTrend(late.flatMap((b) => b.majors.map((m): [number, number] => [b.t / 60_000, m.retainedMb])));
   console.log(
