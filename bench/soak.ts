@@ -64,6 +64,12 @@ export interface HostWindow {
   /** The bench's own process and the load generator, % of one core. */
   benchCorePct: number;
   loadgenCorePct: number;
+  /**
+   * The load generator's CPU per request answered, ms. It runs no custos code
+   * and does the same work for every request, so it moves only with the
+   * machine: the yardstick for the server's CPU per request (HostTrend).
+   */
+  loadgenMsPerRequest: number;
   /** The fixed piece of work's time before the window, with the load off (NaN: not run). */
   probeMs: number;
 }
@@ -79,6 +85,7 @@ export function hostWindow(before: HostCounters, after: HostCounters, requests: 
     serverRunQueueMsPerRequest: requests > 0 ? Math.max(0, after.serverRunQueueMs - before.serverRunQueueMs) / requests : NaN,
     benchCorePct: pct(before.benchCpuMs, after.benchCpuMs, core),
     loadgenCorePct: pct(before.loadgenCpuMs, after.loadgenCpuMs, core),
+    loadgenMsPerRequest: requests > 0 ? Math.max(0, after.loadgenCpuMs - before.loadgenCpuMs) / requests : NaN,
     probeMs: before.probeMs ?? NaN,
   };
 }
@@ -341,10 +348,27 @@ export interface HostTrend {
   loadgenCorePct: { start: number; end: number };
   /** The machine probe's time, ms: a slower machine takes longer. */
   probeMs: { start: number; end: number };
+  /**
+   * The server's CPU per request over the load generator's (serverPerLoadgen),
+   * and how closely the two moved together from window to window (Pearson's
+   * r over the windows after the first P99_SETTLE, the profiled ones left
+   * out). A drift the load generator shares (r near 1, the ratio level) is
+   * the machine's; one of the server's own moves the ratio.
+   */
+  serverPerLoadgen: { start: number; end: number };
+  serverLoadgenR: number;
 }
 
-export function hostTrend(samples: Array<Pick<SoakSample, 'host' | 'loopDelay' | 'pgCpu'>>): HostTrend {
+/** A window's server CPU per request over the load generator's; null where either is unknown or the server was profiled. */
+export function serverPerLoadgen(s: Pick<SoakSample, 'cpuMsPerRequest' | 'host' | 'profiled'>): number | null {
+  const yardstick = s.host?.loadgenMsPerRequest;
+  if (s.profiled || yardstick === undefined || !(yardstick > 0) || !Number.isFinite(s.cpuMsPerRequest)) return null;
+  return s.cpuMsPerRequest / yardstick;
+}
+
+export function hostTrend(samples: Array<Pick<SoakSample, 'host' | 'loopDelay' | 'pgCpu' | 'cpuMsPerRequest' | 'profiled'>>): HostTrend {
   const of = (pick: (h: HostWindow) => number) => thirds(samples.map((s) => (s.host ? pick(s.host) : null)));
+  const paired = samples.slice(P99_SETTLE).flatMap((s): Array<[number, number]> => (serverPerLoadgen(s) === null ? [] : [[s.cpuMsPerRequest, s.host!.loadgenMsPerRequest]]));
   return {
     busyPct: of((h) => h.busyPct),
     serverRunQueueMsPerRequest: of((h) => h.serverRunQueueMsPerRequest),
@@ -353,6 +377,8 @@ export function hostTrend(samples: Array<Pick<SoakSample, 'host' | 'loopDelay' |
     benchCorePct: of((h) => h.benchCorePct),
     loadgenCorePct: of((h) => h.loadgenCorePct),
     probeMs: of((h) => h.probeMs),
+    serverPerLoadgen: thirds(samples.map(serverPerLoadgen)),
+    serverLoadgenR: pearson(paired),
   };
 }
 
@@ -384,6 +410,20 @@ export function heapTrend(points: Array<[number, number]>): HeapTrend {
   const slopeMbPerMin = slope(points);
   const grows = points.length < MIN_MAJORS ? null : slopeMbPerMin * 10 > HEAP_GROWTH * levelMb;
   return { majors: points.length, levelMb, slopeMbPerMin, grows };
+}
+
+/** Pearson's correlation of the pairs' x and y; NaN for fewer than three pairs or a side that never varies. */
+export function pearson(points: Array<[number, number]>): number {
+  const n = points.length;
+  if (n < 3) return NaN;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const sxy = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  const syy = points.reduce((a, [, y]) => a + (y - my) ** 2, 0);
+  if (!(sxx > 0) || !(syy > 0)) return NaN;
+  // Rounding can take |r| a hair past 1 for pairs on a line.
+  return Math.max(-1, Math.min(1, sxy / Math.sqrt(sxx * syy)));
 }
 
 /** Slope of y over x by least squares. */
@@ -635,6 +675,12 @@ function hostReport(samples: SoakSample[]): HostTrend {
     `the machine, median of the first third of the windows against the last: busy ${span(trend.busyPct, 1)} %, the server waited for a core ${span(trend.serverRunQueueMsPerRequest, 3)} ms per request ` +
       `(its loop late at p99 ${span(trend.loopDelayP99Ms, 1)} ms; PostgreSQL's backends waited ${span(trend.pgRunQueueMsPerRequest, 3)} ms per request), ` +
       `the bench's process ${span(trend.benchCorePct, 1)} % of a core, the load generator ${span(trend.loadgenCorePct, 1)} %, the probe ${span(trend.probeMs, 2)} ms`,
+  );
+  const r = Number.isFinite(trend.serverLoadgenR) ? trend.serverLoadgenR.toFixed(2) : '—';
+  console.log(
+    `the server's CPU per request against the load generator's (which runs no custos code and does the same work per request throughout): ` +
+      `r = ${r} from window to window, their ratio ${span(trend.serverPerLoadgen, 2)} (first third against last, the profiled windows left out); ` +
+      'a drift the two share is the machine\'s, one of the server\'s own moves the ratio',
   );
   return trend;
 }

@@ -154,7 +154,7 @@ describe('the verdicts of a profiled soak', () => {
 });
 
 describe('what /proc read over a profiled range of windows', () => {
-  const host = (wait: number): HostWindow => ({ busyPct: 30, iowaitPct: 0, serverRunQueueMsPerRequest: wait, benchCorePct: 1, loadgenCorePct: 5, probeMs: 7 });
+  const host = (wait: number): HostWindow => ({ busyPct: 30, iowaitPct: 0, serverRunQueueMsPerRequest: wait, benchCorePct: 1, loadgenCorePct: 5, loadgenMsPerRequest: 0.5, probeMs: 7 });
   it('weights each window by its requests, within the windows of the range only', () => {
     const samples = [
       { requests: 1000, cpuMsPerRequest: 9, host: host(9) },

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { median } from '../bench/quantile.js';
 import type { PgWindow } from '../bench/pg-activity.js';
 import type { PostgresProcess } from '../bench/servers.js';
-import { hostTrend, hostWindow, pgCpuWindow, pgPerRequest, pgTrend, p99Trend, slope, thirds, type HostCounters } from '../bench/soak.js';
+import { hostTrend, hostWindow, pearson, pgCpuWindow, pgPerRequest, pgTrend, p99Trend, serverPerLoadgen, slope, thirds, type HostCounters, type HostWindow } from '../bench/soak.js';
 
 /** Client p99 per 10 s window of two 600 s soaks at 100 req/s: the audit head check scanning the trail, then fixed. */
 const climbing = [
@@ -150,7 +150,7 @@ describe('the machine around the server per soak window', () => {
     // Two cores for 10 s: 20,000 ms of CPU time, 9,000 of it busy, 400 waiting on I/O.
     // The probe ran before the window: its time is the window's; the one at the window's end is not.
     const w = hostWindow(at(1000, 100, 50_000, 30, 2000, 5000, 12.5), at(10_000, 500, 70_000, 530, 3500, 9000, 99), 1000, 10);
-    expect(w).toEqual({ busyPct: 45, iowaitPct: 2, serverRunQueueMsPerRequest: 0.5, benchCorePct: 15, loadgenCorePct: 40, probeMs: 12.5 });
+    expect(w).toEqual({ busyPct: 45, iowaitPct: 2, serverRunQueueMsPerRequest: 0.5, benchCorePct: 15, loadgenCorePct: 40, loadgenMsPerRequest: 4, probeMs: 12.5 });
     expect(hostWindow(at(1000, 100, 50_000, 30, 2000, 5000), at(10_000, 500, 70_000, 530, 3500, 9000), 1000, 10).probeMs).toBeNaN();
   });
 
@@ -160,6 +160,7 @@ describe('the machine around the server per soak window', () => {
     expect(w.busyPct).toBeNaN();
     expect(w.serverRunQueueMsPerRequest).toBeNaN();
     expect(w.benchCorePct).toBeNaN();
+    expect(w.loadgenMsPerRequest).toBeNaN();
     // No schedstats: NaN stays NaN.
     expect(hostWindow(at(0, 0, 0, NaN, 0, 0), at(1, 0, 2, NaN, 1, 1), 10, 1).serverRunQueueMsPerRequest).toBeNaN();
     fc.assert(
@@ -173,9 +174,16 @@ describe('the machine around the server per soak window', () => {
   it('compares the last third of the windows with the first, leaving unread windows out', () => {
     const samples = Array.from({ length: 30 }, (_, i) =>
       i === 25
-        ? {}
+        ? { cpuMsPerRequest: NaN }
         : {
-          host: { busyPct: i < 10 ? 20 : 40, iowaitPct: 1, serverRunQueueMsPerRequest: i < 10 ? 0.1 : 0.3, benchCorePct: 5, loadgenCorePct: 8, probeMs: i === 28 ? NaN : i < 10 ? 30 : 36 },
+          // The server's CPU per request rises with the load generator's (a slower machine), four times it throughout,
+          // but in window 27, where the profiler ran.
+          cpuMsPerRequest: i === 27 ? 9 : i < 10 ? 1.6 : 2,
+          ...(i === 27 ? { profiled: true as const } : {}),
+          host: {
+            busyPct: i < 10 ? 20 : 40, iowaitPct: 1, serverRunQueueMsPerRequest: i < 10 ? 0.1 : 0.3, benchCorePct: 5, loadgenCorePct: 8,
+            loadgenMsPerRequest: i < 10 ? 0.4 : 0.5, probeMs: i === 28 ? NaN : i < 10 ? 30 : 36,
+          },
           loopDelay: i % 2 === 0 ? { p99Ms: i < 10 ? 4 : 12, maxMs: 20 } : null,
           pgCpu: { backendsMsPerRequest: 1, backendsRunQueueMsPerRequest: i < 10 ? 0.05 : 0.2, otherCorePct: 1 },
         },
@@ -183,6 +191,76 @@ describe('the machine around the server per soak window', () => {
     expect(hostTrend(samples)).toEqual({
       busyPct: { start: 20, end: 40 }, serverRunQueueMsPerRequest: { start: 0.1, end: 0.3 }, loopDelayP99Ms: { start: 4, end: 12 },
       pgRunQueueMsPerRequest: { start: 0.05, end: 0.2 }, benchCorePct: { start: 5, end: 5 }, loadgenCorePct: { start: 8, end: 8 }, probeMs: { start: 30, end: 36 },
+      serverPerLoadgen: { start: 4, end: 4 }, serverLoadgenR: expect.closeTo(1, 12),
     });
+  });
+
+  it('tells a drift the load generator shares from one of the server\'s own', () => {
+    const host = (loadgenMsPerRequest: number): HostWindow => ({
+      busyPct: 30, iowaitPct: 0, serverRunQueueMsPerRequest: 0.5, benchCorePct: 2, loadgenCorePct: 5, loadgenMsPerRequest, probeMs: 6,
+    });
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0.2, max: 2, noNaN: true }), { minLength: 30, maxLength: 60 }),
+        fc.double({ min: 1, max: 10, noNaN: true }),
+        fc.double({ min: 1.2, max: 3, noNaN: true }),
+        (machine, cost, own) => {
+          // The machine's speed moves both alike, window by window: the ratio holds at the server's own cost.
+          const shared = machine.map((m) => ({ cpuMsPerRequest: cost * m, host: host(m) }));
+          const trend = hostTrend(shared);
+          expect(trend.serverPerLoadgen.start).toBeCloseTo(cost, 9);
+          expect(trend.serverPerLoadgen.end).toBeCloseTo(cost, 9);
+          if (Number.isFinite(trend.serverLoadgenR)) expect(trend.serverLoadgenR).toBeCloseTo(1, 9);
+          // The server's own cost grows over the last third, the machine unchanged: the ratio moves by as much.
+          const third = Math.floor(machine.length / 3);
+          const grown = machine.map((m, i) => ({ cpuMsPerRequest: cost * m * (i >= machine.length - third ? own : 1), host: host(m) }));
+          const moved = hostTrend(grown).serverPerLoadgen;
+          expect(moved.end / moved.start).toBeCloseTo(own, 9);
+        },
+      ),
+    );
+  });
+
+  it('has no ratio for a window without the load generator\'s figure, or one the profiler ran in', () => {
+    const host = (loadgenMsPerRequest: number): HostWindow => ({
+      busyPct: 30, iowaitPct: 0, serverRunQueueMsPerRequest: 0.5, benchCorePct: 2, loadgenCorePct: 5, loadgenMsPerRequest, probeMs: 6,
+    });
+    expect(serverPerLoadgen({ cpuMsPerRequest: 2, host: host(0.5) })).toBe(4);
+    expect(serverPerLoadgen({ cpuMsPerRequest: 2, host: host(0.5), profiled: true })).toBeNull();
+    expect(serverPerLoadgen({ cpuMsPerRequest: 2 })).toBeNull();
+    expect(serverPerLoadgen({ cpuMsPerRequest: 2, host: host(0) })).toBeNull();
+    expect(serverPerLoadgen({ cpuMsPerRequest: 2, host: host(NaN) })).toBeNull();
+    expect(serverPerLoadgen({ cpuMsPerRequest: NaN, host: host(0.5) })).toBeNull();
+  });
+});
+
+describe("Pearson's r", () => {
+  const pairs = fc.array(fc.tuple(fc.integer({ min: -1000, max: 1000 }), fc.integer({ min: -1000, max: 1000 })), { minLength: 3, maxLength: 40 });
+
+  it('lies in [-1, 1], is symmetric, and does not change with the units or the origin of either side', () => {
+    fc.assert(
+      fc.property(pairs, fc.double({ min: 0.01, max: 100, noNaN: true }), fc.double({ min: -100, max: 100, noNaN: true }), (points, scale, shift) => {
+        const r = pearson(points);
+        if (Number.isNaN(r)) return;
+        expect(Math.abs(r)).toBeLessThanOrEqual(1);
+        expect(pearson(points.map(([x, y]) => [y, x]))).toBeCloseTo(r, 6);
+        expect(pearson(points.map(([x, y]) => [x * scale + shift, y]))).toBeCloseTo(r, 6);
+        expect(pearson(points.map(([x, y]) => [x, -y]))).toBeCloseTo(-r, 6);
+      }),
+    );
+  });
+
+  it('is 1 for points on a rising line, -1 on a falling one, and NaN where it says nothing', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: -1000, max: 1000 }), { minLength: 3, maxLength: 30 }), fc.integer({ min: 1, max: 50 }), (xs, a) => {
+        expect(pearson(xs.map((x) => [x, a * x + 7]))).toBeCloseTo(1, 9);
+        expect(pearson(xs.map((x) => [x, -a * x]))).toBeCloseTo(-1, 9);
+      }),
+    );
+    expect(pearson([[1, 2], [2, 4]])).toBeNaN();
+    expect(pearson([[1, 5], [2, 5], [3, 5]])).toBeNaN();
+    expect(pearson([[4, 1], [4, 2], [4, 3]])).toBeNaN();
+    // A worked case: r of (1,2), (2,1), (3,4), (4,3) is 0.6.
+    expect(pearson([[1, 2], [2, 1], [3, 4], [4, 3]])).toBeCloseTo(0.6, 12);
   });
 });
