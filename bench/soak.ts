@@ -368,7 +368,9 @@ export function serverPerLoadgen(s: Pick<SoakSample, 'cpuMsPerRequest' | 'host' 
 
 export function hostTrend(samples: Array<Pick<SoakSample, 'host' | 'loopDelay' | 'pgCpu' | 'cpuMsPerRequest' | 'profiled'>>): HostTrend {
   const of = (pick: (h: HostWindow) => number) => thirds(samples.map((s) => (s.host ? pick(s.host) : null)));
-  const paired = samples.slice(P99_SETTLE).flatMap((s): Array<[number, number]> => (serverPerLoadgen(s) === null ? [] : [[s.cpuMsPerRequest, s.host!.loadgenMsPerRequest]]));
+  const paired = samples
+    .slice(P99_SETTLE)
+    .flatMap((s): Array<[number, number]> => (s.host && serverPerLoadgen(s) !== null ? [[s.cpuMsPerRequest, s.host.loadgenMsPerRequest]] : []));
   return {
     busyPct: of((h) => h.busyPct),
     serverRunQueueMsPerRequest: of((h) => h.serverRunQueueMsPerRequest),
@@ -412,15 +414,22 @@ export function heapTrend(points: Array<[number, number]>): HeapTrend {
   return { majors: points.length, levelMb, slopeMbPerMin, grows };
 }
 
-/** Pearson's correlation of the pairs' x and y; NaN for fewer than three pairs or a side that never varies. */
-export function pearson(points: Array<[number, number]>): number {
+/** Sums of the pairs' products and squares about their means. */
+function spread(points: Array<[number, number]>): { sxy: number; sxx: number; syy: number } {
   const n = points.length;
-  if (n < 3) return NaN;
   const mx = points.reduce((a, [x]) => a + x, 0) / n;
   const my = points.reduce((a, [, y]) => a + y, 0) / n;
-  const sxy = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
-  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
-  const syy = points.reduce((a, [, y]) => a + (y - my) ** 2, 0);
+  return {
+    sxy: points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0),
+    sxx: points.reduce((a, [x]) => a + (x - mx) ** 2, 0),
+    syy: points.reduce((a, [, y]) => a + (y - my) ** 2, 0),
+  };
+}
+
+/** Pearson's correlation of the pairs' x and y; NaN for fewer than three pairs or a side that never varies. */
+export function pearson(points: Array<[number, number]>): number {
+  if (points.length < 3) return NaN;
+  const { sxy, sxx, syy } = spread(points);
   if (!(sxx > 0) || !(syy > 0)) return NaN;
   // Rounding can take |r| a hair past 1 for pairs on a line.
   return Math.max(-1, Math.min(1, sxy / Math.sqrt(sxx * syy)));
@@ -428,12 +437,8 @@ export function pearson(points: Array<[number, number]>): number {
 
 /** Slope of y over x by least squares. */
 export function slope(points: Array<[number, number]>): number {
-  const n = points.length;
-  if (n < 2) return 0;
-  const mx = points.reduce((a, [x]) => a + x, 0) / n;
-  const my = points.reduce((a, [, y]) => a + y, 0) / n;
-  const sxy = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
-  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  if (points.length < 2) return 0;
+  const { sxy, sxx } = spread(points);
   return sxx === 0 ? 0 : sxy / sxx;
 }
 
