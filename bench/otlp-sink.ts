@@ -46,6 +46,8 @@ export interface SpanTimings {
   serverMs: Quantiles;
   /** `custos.audit.commit_ms` of those that wrote audit records: the wait for their group commit. */
   auditWaitMs: Quantiles | null;
+  /** `custos.audit.flush_ms` of the same: of that wait, the write of their group (sent to commit answered). */
+  auditFlushMs: Quantiles | null;
   /** Durations of the `db.query` spans that started in the range (each policed statement, sent to answered). */
   sqlMs: Quantiles | null;
 }
@@ -78,6 +80,7 @@ interface ExportTraceRequest {
 const OPERATION_SPAN = 'graphql.operation';
 const SQL_SPAN = 'db.query';
 const AUDIT_WAIT_ATTR = 'custos.audit.commit_ms';
+const AUDIT_FLUSH_ATTR = 'custos.audit.flush_ms';
 
 /** An OTLP int64 nanosecond time (a decimal string, or a JSON number); null when it is neither. */
 function nanos(value: string | number | undefined): bigint | null {
@@ -109,7 +112,7 @@ function numberAttribute(span: OtlpSpan, key: string): number | null {
 
 /** Timings kept while watching, in arrival order. */
 interface Kept {
-  operations: Array<{ startMs: number; durationMs: number; auditWaitMs: number | null }>;
+  operations: Array<{ startMs: number; durationMs: number; auditWaitMs: number | null; auditFlushMs: number | null }>;
   statements: Array<{ startMs: number; durationMs: number }>;
 }
 
@@ -125,7 +128,7 @@ function readExport(body: ExportTraceRequest, watched: (startMs: number) => bool
         const times = timesOf(span);
         if (!times || !watched(times.startMs)) continue;
         if (span.name === SQL_SPAN) kept.statements.push(times);
-        else kept.operations.push({ ...times, auditWaitMs: numberAttribute(span, AUDIT_WAIT_ATTR) });
+        else kept.operations.push({ ...times, auditWaitMs: numberAttribute(span, AUDIT_WAIT_ATTR), auditFlushMs: numberAttribute(span, AUDIT_FLUSH_ATTR) });
       }
     }
   }
@@ -208,6 +211,7 @@ export async function startOtlpSink(): Promise<OtlpSink> {
         requests: operations.length,
         serverMs: server,
         auditWaitMs: quantiles(operations.flatMap((o) => (o.auditWaitMs === null ? [] : [o.auditWaitMs]))),
+        auditFlushMs: quantiles(operations.flatMap((o) => (o.auditFlushMs === null ? [] : [o.auditFlushMs]))),
         sqlMs: quantiles(kept.statements.filter(inRange).map((q) => q.durationMs)),
       };
     },

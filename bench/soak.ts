@@ -713,8 +713,8 @@ async function collector(gc: { read(): GcBatch[] }, samples: SoakSample[], varia
 
 /**
  * Per window, where the requests' time went by full's own spans: the
- * server's time per request, the audit group-commit wait and each policed
- * statement (p99 of each), so that a p99 that climbs over the soak says
+ * server's time per request, the audit group-commit wait, of it the
+ * group's write, and each policed statement (p99 of each), so that a p99 that climbs over the soak says
  * which of them climbs with it.
  */
 async function breakdown(spans: SoakSpans, samples: SoakSample[]): Promise<void> {
@@ -722,8 +722,8 @@ async function breakdown(spans: SoakSpans, samples: SoakSample[]): Promise<void>
   for (const sample of samples) sample.inside = spans.sink.timings(sample.windowMs.from, sample.windowMs.to);
   const ms = (q: { p99: number } | null | undefined) => (q ? q.p99.toFixed(1) : '—').padStart(12);
   console.log('where it went, p99 ms from full\'s spans per window:');
-  console.log('   t s  client p99  server p99  audit wait    SQL each');
+  console.log('   t s  client p99  server p99  audit wait audit write    SQL each');
   for (const s of samples) {
-    console.log(`${String(s.t).padStart(6)} ${s.p99.toFixed(1).padStart(11)}${ms(s.inside?.serverMs)}${ms(s.inside?.auditWaitMs)}${ms(s.inside?.sqlMs)}`);
+    console.log(`${String(s.t).padStart(6)} ${s.p99.toFixed(1).padStart(11)}${ms(s.inside?.serverMs)}${ms(s.inside?.auditWaitMs)}${ms(s.inside?.auditFlushMs)}${ms(s.inside?.sqlMs)}`);
   }
 }

@@ -68,6 +68,9 @@ describe('a request by u-rep-1 can be followed by an auditor', () => {
     // Its one reveal (phone, for contact) covers every row: the read's record says it, no second record.
     expect(op.attributes[Attr.auditRecords]).toBe(1);
     expect(op.attributes[Attr.auditCommitMs]).toBeGreaterThanOrEqual(0);
+    // The group's write is part of the request's wait for it.
+    expect(op.attributes[Attr.auditFlushMs]).toBeGreaterThan(0);
+    expect(op.attributes[Attr.auditFlushMs]).toBeLessThanOrEqual(op.attributes[Attr.auditCommitMs] as number);
     expect(op.attributes[Attr.principal]).not.toBe('u-rep-1');
     expect(op.attributes[Attr.purposes]).toEqual(['contact']);
     expect(op.attributes[Attr.policyVersion]).toBe(server.running.bundle.version);

@@ -22,6 +22,7 @@ interface Fake {
   startMs: number;
   durationMs: number;
   auditWaitMs?: number;
+  auditFlushMs?: number;
   /** Times as JSON numbers (which a double rounds to 256 ns), not the exporter's decimal strings. */
   numeric?: boolean;
 }
@@ -41,7 +42,10 @@ function exportBody(spans: Fake[]): string {
               name: s.name,
               startTimeUnixNano: s.numeric ? Number(ns(s.startMs)) : ns(s.startMs),
               endTimeUnixNano: s.numeric ? Number(ns(s.startMs + s.durationMs)) : ns(s.startMs + s.durationMs),
-              attributes: s.auditWaitMs === undefined ? [] : [{ key: 'custos.audit.commit_ms', value: { doubleValue: s.auditWaitMs } }],
+              attributes: [
+                ...(s.auditWaitMs === undefined ? [] : [{ key: 'custos.audit.commit_ms', value: { doubleValue: s.auditWaitMs } }]),
+                ...(s.auditFlushMs === undefined ? [] : [{ key: 'custos.audit.flush_ms', value: { doubleValue: s.auditFlushMs } }]),
+              ],
             })),
           },
         ],
@@ -62,7 +66,7 @@ describe('bench OTLP sink timings', () => {
     sink.watch(T0, T0 + 1000);
     const spans: Fake[] = [
       { name: 'graphql.operation', startMs: T0 - 1, durationMs: 500 }, // before the range
-      { name: 'graphql.operation', startMs: T0, durationMs: 4, auditWaitMs: 1.5 },
+      { name: 'graphql.operation', startMs: T0, durationMs: 4, auditWaitMs: 1.5, auditFlushMs: 0.5 },
       { name: 'graphql.operation', startMs: T0 + 10, durationMs: 6 }, // no audit records
       { name: 'db.query', startMs: T0 + 11, durationMs: 0.75 },
       { name: 'db.query', startMs: T0 + 12, durationMs: 0, numeric: true }, // rounded: never "reversed"
@@ -73,7 +77,7 @@ describe('bench OTLP sink timings', () => {
     expect(await post(sink.url, exportBody(spans))).toBe(200);
     expect(sink.counts()).toEqual({ spans: 8, batches: 1, refused: 0 });
     const t = sink.timings(T0, T0 + 1000)!;
-    expect(t).toMatchObject({ requests: 2, serverMs: { p50: 4, p99: 6 }, auditWaitMs: { p50: 1.5, p99: 1.5 } });
+    expect(t).toMatchObject({ requests: 2, serverMs: { p50: 4, p99: 6 }, auditWaitMs: { p50: 1.5, p99: 1.5 }, auditFlushMs: { p50: 0.5, p99: 0.5 } });
     // Nearest rank of 0, 0.75 and 2 ms (the numbers within their rounding).
     expect(t.sqlMs!.p50).toBeCloseTo(0.75, 6);
     expect(t.sqlMs!.p99).toBeCloseTo(2, 3);
@@ -121,7 +125,7 @@ describe('bench OTLP sink timings', () => {
         const from = (base += 10_000_000);
         sink!.watch(from, from + 1_000_000);
         const durations = micros.map((u) => u / 1000);
-        const spans = durations.map((d, i): Fake => ({ name: 'graphql.operation', startMs: from + i, durationMs: d, auditWaitMs: d / 2 }));
+        const spans = durations.map((d, i): Fake => ({ name: 'graphql.operation', startMs: from + i, durationMs: d, auditWaitMs: d / 2, auditFlushMs: d / 8 }));
         const per = Math.ceil(spans.length / batches);
         for (let i = 0; i < spans.length; i += per) expect(await post(sink!.url, exportBody(spans.slice(i, i + per)))).toBe(200);
         const t = sink!.timings(from, from + 1_000_000)!;
@@ -130,6 +134,8 @@ describe('bench OTLP sink timings', () => {
         expect(t.serverMs.p50).toBeCloseTo(nearestRank(durations, 0.5)!, 3);
         expect(t.serverMs.p99).toBeCloseTo(nearestRank(durations, 0.99)!, 3);
         expect(t.auditWaitMs!.p99).toBeCloseTo(nearestRank(durations, 0.99)! / 2, 6);
+        expect(t.auditFlushMs!.p50).toBeCloseTo(nearestRank(durations, 0.5)! / 8, 6);
+        expect(t.auditFlushMs!.p99).toBeCloseTo(nearestRank(durations, 0.99)! / 8, 6);
         expect(t.sqlMs).toBeNull();
       }),
       { numRuns: 40 },
@@ -150,7 +156,7 @@ describe('bench OTLP sink timings', () => {
     const op = tracer.startSpan('graphql.operation', { kind: SpanKind.SERVER, startTime: start }, ROOT_CONTEXT);
     const query = tracer.startSpan('db.query', { startTime: start + 1 }, trace.setSpan(ROOT_CONTEXT, op));
     query.end(start + 3.5);
-    op.setAttributes({ 'custos.audit.records': 1, 'custos.audit.commit_ms': 2.3 });
+    op.setAttributes({ 'custos.audit.records': 1, 'custos.audit.commit_ms': 2.3, 'custos.audit.flush_ms': 0.9 });
     op.end(start + 8);
     await provider.forceFlush();
     await provider.shutdown();
@@ -159,6 +165,7 @@ describe('bench OTLP sink timings', () => {
     expect(t.requests).toBe(1);
     expect(t.serverMs.p50).toBeCloseTo(8, 3);
     expect(t.auditWaitMs).toEqual({ p50: 2.3, p99: 2.3 });
+    expect(t.auditFlushMs).toEqual({ p50: 0.9, p99: 0.9 });
     expect(t.sqlMs!.p99).toBeCloseTo(2.5, 3);
   });
 });

@@ -163,6 +163,30 @@ describe(AuditLog.name, () => {
     expect(await verifyChain(db)).toMatchObject({ ok: true, count: 17 });
   });
 
+  it("tells each caller how long its group's write took, a part of its wait", async () => {
+    const log = openLog(db);
+    const timed = () => {
+      const timing = { flushMs: -1 };
+      const started = performance.now();
+      return { timing, done: (call: Promise<unknown>) => call.then(() => performance.now() - started) };
+    };
+    // The first caller's group goes alone; the three that come while it is written share the next.
+    const first = timed();
+    const firstWait = first.done(log.append([auditEvent()], first.timing));
+    await new Promise((resolve) => setImmediate(resolve));
+    const rest = range(3).map(() => timed());
+    const waits = await Promise.all([firstWait, ...rest.map((r) => r.done(log.append([auditEvent()], r.timing)))]);
+    expect(log.stats()).toMatchObject({ appended: 4, batches: 2 });
+    const flushes = [first, ...rest].map((r) => r.timing.flushMs);
+    for (const [i, flushMs] of flushes.entries()) {
+      expect(flushMs).toBeGreaterThan(0);
+      expect(flushMs).toBeLessThanOrEqual(waits[i]!);
+    }
+    expect(new Set(flushes.slice(1)).size).toBe(1);
+    // The later group waited for the first one's write, then for its own.
+    expect(waits[1]!).toBeGreaterThanOrEqual(flushes[1]!);
+  });
+
   it('refuses a malformed event alone: its batch-mates are still written', async () => {
     const log = openLog(db);
     const bad = [
@@ -188,8 +212,9 @@ describe(AuditLog.name, () => {
     // A constraint that one event of the batch violates makes the single INSERT fail after some rows went in.
     await db.execute(sql`alter table audit_events add constraint audit_test_fault check (principal_id <> 'u-fault')`);
     try {
+      const timing = { flushMs: -1 };
       const calls = [
-        log.append([auditEvent(), auditEvent()]),
+        log.append([auditEvent(), auditEvent()], timing),
         log.append([auditEvent({ principalId: 'u-fault' })]),
         log.append([auditEvent()]),
       ];
@@ -197,6 +222,8 @@ describe(AuditLog.name, () => {
         await expect(call).rejects.toBeInstanceOf(AuditStoreError);
         await expect(call).rejects.toMatchObject({ kind: 'unavailable' });
       }
+      // No write committed them: nothing is said of one.
+      expect(timing.flushMs).toBe(-1);
     } finally {
       await db.execute(sql`alter table audit_events drop constraint audit_test_fault`);
     }

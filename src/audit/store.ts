@@ -71,10 +71,21 @@ interface ChainHead {
   atMs: number;
 }
 
+/** Filled in by the log before an append resolves (see AuditLog.append). */
+export interface AppendTiming {
+  /**
+   * How long the write of the group that committed the append took, ms: from
+   * the statement sent to the commit answered. The rest of the caller's wait
+   * is its turn behind the group ahead.
+   */
+  flushMs: number;
+}
+
 interface Pending {
   events: AuditEventInput[];
   /** Their canonical bodies, taken when they were accepted (see canonicalBody). */
   bodies: string[];
+  timing: AppendTiming | undefined;
   resolve(records: AuditRecord[]): void;
   reject(error: AuditStoreError): void;
 }
@@ -120,8 +131,11 @@ export class AuditLog {
     this.indexMergeDelayMs = Math.max(0, opts.indexMergeDelayMs ?? 200);
   }
 
-  /** Chains and stores the events; resolves only once they are committed, rejects (AuditStoreError) if they are not. */
-  append(events: AuditEventInput[]): Promise<AuditRecord[]> {
+  /**
+   * Chains and stores the events; resolves only once they are committed, rejects (AuditStoreError) if they are not.
+   * A `timing` given is filled in before it resolves.
+   */
+  append(events: AuditEventInput[], timing?: AppendTiming): Promise<AuditRecord[]> {
     if (this.closed) return Promise.reject(new AuditStoreError('closed', 'audit log is closed'));
     for (const [i, event] of events.entries()) {
       const reason = invalidReason(event);
@@ -130,7 +144,7 @@ export class AuditLog {
     if (events.length === 0) return Promise.resolve([]);
     return new Promise<AuditRecord[]>((resolve, reject) => {
       // The bodies are the snapshot that gets hashed: a caller changing its arrays afterwards changes nothing stored.
-      this.queue.push({ events, bodies: events.map(canonicalBody), resolve, reject });
+      this.queue.push({ events, bodies: events.map(canonicalBody), timing, resolve, reject });
       this.counters.queued += events.length;
       this.schedule();
     });
@@ -210,7 +224,9 @@ export class AuditLog {
   private async flushBatch(batch: Pending[]): Promise<void> {
     const events: Accepted = { events: batch.flatMap((p) => p.events), bodies: batch.flatMap((p) => p.bodies) };
     try {
+      const started = performance.now();
       const records = (this.head && (await appendAfter(this.db, events, this.head))) || (await this.appendLocked(events));
+      const flushMs = performance.now() - started;
       const last = records.at(-1)!;
       this.head = { seq: last.seq, hash: last.hash, atMs: last.at.getTime() };
       this.counters.batches += 1;
@@ -219,6 +235,7 @@ export class AuditLog {
       this.scheduleMerge();
       let offset = 0;
       for (const pending of batch) {
+        if (pending.timing) pending.timing.flushMs = flushMs;
         pending.resolve(records.slice(offset, offset + pending.events.length));
         offset += pending.events.length;
       }

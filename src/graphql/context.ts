@@ -34,7 +34,7 @@ export interface Context {
    * The audit append of this request's decisions, once started; the response waits for it.
    * A holder object, because Apollo hands plugins a shallow copy of the context.
    */
-  audit: { committed?: Promise<void>; records: number; commitMs: number };
+  audit: { committed?: Promise<void>; records: number; commitMs: number; flushMs: number };
 }
 
 /** What each kind of fault means, for the log line (ids only ride along in `fault`). */

@@ -115,7 +115,7 @@ export function requestContext(deps: HandlerDeps, principal: Principal, span: Co
     telemetry,
     span,
     decisions: [],
-    audit: { records: 0, commitMs: 0 },
+    audit: { records: 0, commitMs: 0, flushMs: 0 },
   };
 }
 

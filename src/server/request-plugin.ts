@@ -2,6 +2,7 @@ import type { ApolloServerPlugin, GraphQLRequestContextWillSendResponse } from '
 import { Kind, print, visit, type DocumentNode } from 'graphql';
 import type { AccessDecision } from '../authz/decision.js';
 import type { AuditEventInput } from '../audit/record.js';
+import type { AppendTiming } from '../audit/store.js';
 import { subjectNames } from '../authz/subjects.js';
 import type { Context } from '../graphql/context.js';
 import type { Metrics } from './metrics.js';
@@ -10,7 +11,7 @@ import { Attr } from '../telemetry/names.js';
 
 /** Where audit records go; AuditLog in strict mode, nothing when AUDIT_MODE=off (benchmarks only). */
 export interface AuditSink {
-  append(events: AuditEventInput[]): Promise<unknown>;
+  append(events: AuditEventInput[], timing?: AppendTiming): Promise<unknown>;
 }
 
 /** Apollo hands the same parsed DocumentNode to every request with the same query text (its document cache). */
@@ -77,15 +78,16 @@ export function toEvents(ctx: Context, decisions: AccessDecision[]): AuditEventI
 
 /**
  * Appends a request's audit records and notes them on its operation span: how
- * many so far and how long their group commits took (a failed append marks
- * the span). No span of its own, so a request has one span per policed read
+ * many so far, how long they waited for their group commits and, of that, how
+ * long the groups' writes took (a failed append marks the span). No span of its own, so a request has one span per policed read
  * and statement, plus the operation, whatever the audit does. The wait, on
  * every audited request's path, also goes to `custos_audit_commit_wait_seconds`.
  */
 export async function appendAudited(audit: AuditSink, metrics: Metrics, ctx: Context, decisions: AccessDecision[]): Promise<void> {
   const started = performance.now();
+  const timing: AppendTiming = { flushMs: 0 };
   try {
-    await audit.append(toEvents(ctx, decisions));
+    await audit.append(toEvents(ctx, decisions), timing);
   } catch (e) {
     metrics.auditWait.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
     ctx.span.setStatus({ code: SpanStatusCode.ERROR, message: 'audit append failed' });
@@ -95,7 +97,12 @@ export async function appendAudited(audit: AuditSink, metrics: Metrics, ctx: Con
   metrics.auditWait.observe({ outcome: 'committed' }, waited / 1000);
   ctx.audit.records += decisions.length;
   ctx.audit.commitMs += waited;
-  ctx.span.setAttributes({ [Attr.auditRecords]: ctx.audit.records, [Attr.auditCommitMs]: Math.round(ctx.audit.commitMs * 10) / 10 });
+  ctx.audit.flushMs += timing.flushMs;
+  ctx.span.setAttributes({
+    [Attr.auditRecords]: ctx.audit.records,
+    [Attr.auditCommitMs]: Math.round(ctx.audit.commitMs * 10) / 10,
+    [Attr.auditFlushMs]: Math.round(ctx.audit.flushMs * 10) / 10,
+  });
 }
 
 /**

@@ -37,5 +37,7 @@ export const Attr = {
   auditRecords: 'custos.audit.records',
   /** Time the request's audit records waited for their group commit(s), ms. */
   auditCommitMs: 'custos.audit.commit_ms',
+  /** Of that wait, the write of the group(s) that committed them (statement sent to commit answered), ms; the rest was their turn. */
+  auditFlushMs: 'custos.audit.flush_ms',
   outcome: 'custos.outcome',
 } as const;
