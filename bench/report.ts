@@ -514,7 +514,7 @@ function fixedRateSummary(fr: FixedRate): Record<string, unknown> {
       rate, p99ms: both((c) => c?.p99), 'full/off': round(fixedRateRatio(fr, scenario), 2),
       connectionWaitP99ms: both((c) => c?.connectionWaitP99),
       loopDelayP99ms: both((c) => c?.loopDelay?.p99Ms),
-      ...(inside ? { fullInsideP99ms: { server: round(inside.serverMs.p99, 1), auditWait: round(inside.auditWaitMs?.p99, 1), auditWrite: round(inside.auditFlushMs?.p99, 1), sql: round(inside.sqlMs?.p99, 1) } } : {}),
+      ...(inside ? { fullInsideP99ms: { server: round(inside.serverMs.p99, 1), auditWait: round(inside.auditWaitMs?.p99, 1), auditFlush: round(inside.auditFlushMs?.p99, 1), sql: round(inside.sqlMs?.p99, 1) } } : {}),
     };
   }
   return out;

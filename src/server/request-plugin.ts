@@ -78,10 +78,11 @@ export function toEvents(ctx: Context, decisions: AccessDecision[]): AuditEventI
 
 /**
  * Appends a request's audit records and notes them on its operation span: how
- * many so far, how long they waited for their group commits and, of that, how
- * long the groups' writes took (a failed append marks the span). No span of its own, so a request has one span per policed read
- * and statement, plus the operation, whatever the audit does. The wait, on
- * every audited request's path, also goes to `custos_audit_commit_wait_seconds`.
+ * many so far, how long they waited for their group commits and, of that,
+ * how long the groups' writes took (a failed append marks the span). No span
+ * of its own, so a request has one span per policed read and statement, plus
+ * the operation, whatever the audit does. The wait, on every audited
+ * request's path, also goes to `custos_audit_commit_wait_seconds`.
  */
 export async function appendAudited(audit: AuditSink, metrics: Metrics, ctx: Context, decisions: AccessDecision[]): Promise<void> {
   const started = performance.now();
@@ -98,12 +99,10 @@ export async function appendAudited(audit: AuditSink, metrics: Metrics, ctx: Con
   ctx.audit.records += decisions.length;
   ctx.audit.commitMs += waited;
   ctx.audit.flushMs += timing.flushMs;
-  ctx.span.setAttributes({
-    [Attr.auditRecords]: ctx.audit.records,
-    [Attr.auditCommitMs]: Math.round(ctx.audit.commitMs * 10) / 10,
-    [Attr.auditFlushMs]: Math.round(ctx.audit.flushMs * 10) / 10,
-  });
+  ctx.span.setAttributes({ [Attr.auditRecords]: ctx.audit.records, [Attr.auditCommitMs]: tenths(ctx.audit.commitMs), [Attr.auditFlushMs]: tenths(ctx.audit.flushMs) });
 }
+
+const tenths = (ms: number) => Math.round(ms * 10) / 10;
 
 /**
  * Per request: names the operation span, records refusals, starts the
