@@ -109,7 +109,7 @@ function statementOf(ctx: ReadContext, q: ReadQuery): Statement {
 
 /**
  * A row count written into the statement's text rather than bound. Policed
- * reads run with generic plans (src/db/client.ts `readsPool`), and a generic
+ * reads run with generic plans (src/db/pool-split.ts `readsPool`), and a generic
  * plan costs `LIMIT $n` as a tenth of the rows: a 51-row page planned as if
  * it were 10,000 rows can tip from walking an index in order to sorting the
  * table. A literal lets it plan for the rows asked. Page sizes are bounded
