@@ -43,7 +43,7 @@ export const S2_ORDERS =
   `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY "__parent" ORDER BY "__sort" DESC, "__id" DESC) AS "__rn" FROM (` +
   `SELECT "orders"."id" AS "v0", "orders"."amount"::text AS "v1", to_char("orders"."placed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "v2", ` +
   `"orders"."status" AS "v3", "orders"."id" AS "a_id", "orders"."customer_id"::text AS "__parent", "orders"."placed_at" AS "__sort", ` +
-  `"orders"."placed_at"::text AS "__k", "orders"."id" AS "__id", count(*) OVER (PARTITION BY "orders"."customer_id") AS "__total" ` +
+  `"orders"."placed_at"::text AS "__k", "orders"."id" AS "__id" ` +
   `FROM "orders" WHERE (true) AND ("orders"."customer_id" = ANY($1::uuid[]))) AS base) AS ranked WHERE "__rn" <= 11 ORDER BY "__parent", "__rn"`;
 export const S4 =
   `SELECT (${dep(1)}) AS "f0", ${when(2, '"customers"."id"')} AS "v0", (${dep(3)}) AS "f1", ` +

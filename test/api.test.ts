@@ -1,11 +1,14 @@
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maskLast4 } from '../src/authz/masks.js';
+import { Attr, SpanName } from '../src/telemetry/names.js';
 import { gql, startTestServer, type TestServer } from './helpers/server.js';
 
+const spans = new InMemorySpanExporter();
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer({ customers: 60 });
+  server = await startTestServer({ customers: 60, spanExporter: spans });
 });
 afterAll(async () => {
   await server?.stop();
@@ -112,6 +115,42 @@ describe('nested connections', () => {
       const times = node.orders.edges.map((e: { node: { placedAt: string } }) => e.node.placedAt);
       expect([...times].sort().reverse()).toEqual(times);
     }
+  });
+
+  it("counts every child the caller may see in totalCount, whatever the page, and counts nothing when totalCount is not asked", async () => {
+    type Orders = { totalCount?: number; edges: { node: { id: string } }[]; pageInfo: { hasNextPage: boolean } };
+    const orderStatements = (traceId: string) =>
+      spans
+        .getFinishedSpans()
+        .filter((s) => s.spanContext().traceId === traceId && s.name === SpanName.sql && String(s.attributes[Attr.dbStatement]).includes('FROM "orders"'))
+        .map((s) => String(s.attributes[Attr.dbStatement]));
+    const ask = async (query: string) => {
+      const res = await gql(server, 'u-mgr-1', query);
+      expect(res.json.errors).toBeUndefined();
+      return { nodes: res.json.data.customers.edges.map((e: { node: { all: Orders; page: Orders; bare: Orders } }) => e.node), traceId: res.json.extensions.traceId as string };
+    };
+    const page = '{ edges { node { id } } pageInfo { hasNextPage } }';
+    const counted = await ask(`{ customers(first: 5) { edges { node { all: orders(first: 40) { totalCount edges { node { id } } pageInfo { hasNextPage } } page: orders(first: 1) { totalCount ${page.slice(1)} } } } }`);
+    let withOrders = 0;
+    for (const node of counted.nodes) {
+      expect(node.all.pageInfo.hasNextPage).toBe(false);
+      expect(node.page.totalCount).toBe(node.all.edges.length);
+      expect(node.all.totalCount).toBe(node.all.edges.length);
+      expect(node.page.pageInfo.hasNextPage).toBe(node.all.edges.length > 1);
+      if (node.all.edges.length > 1) withOrders += 1;
+    }
+    expect(withOrders).toBeGreaterThan(0);
+    const [countingStatement] = orderStatements(counted.traceId);
+    expect(countingStatement).toMatch(/count\(\*\) OVER/);
+
+    const bare = await ask(`{ customers(first: 5) { edges { node { bare: orders(first: 1) ${page} } } } }`);
+    const statements = orderStatements(bare.traceId);
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).not.toMatch(/count\(/i);
+    bare.nodes.forEach((node: { bare: Orders }, i: number) => {
+      expect(node.bare.edges.map((e) => e.node.id)).toEqual(counted.nodes[i].page.edges.map((e: { node: { id: string } }) => e.node.id));
+      expect(node.bare.pageInfo.hasNextPage).toBe(counted.nodes[i].page.pageInfo.hasNextPage);
+    });
   });
 
   it('addInteraction records a contact on an own customer and refuses others', async () => {

@@ -26,6 +26,11 @@ export function requestedInConnection(info: GraphQLResolveInfo, connection: stri
   return toRequested(selectionOf(nodeNodes, objectType(info, node), info));
 }
 
+/** Whether the caller asks for a connection's `totalCount` (fragments, aliases, @skip/@include resolved). */
+export function asksTotalCount(info: GraphQLResolveInfo, connection: string): boolean {
+  return selectionOf(info.fieldNodes, objectType(info, connection), info).has('totalCount');
+}
+
 /** What the caller asks of an object returned directly by this field. */
 export function requestedOf(info: GraphQLResolveInfo, type: string): Requested {
   return toRequested(selectionOf(info.fieldNodes, objectType(info, type), info));

@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { planProjection, type Requested } from '../../authz/projection.js';
 import { readPage, type RenderedRow } from '../../authz/reader.js';
@@ -14,7 +14,8 @@ export interface ChildPage {
   /** Cursors are built lazily (only when selected). */
   cursorOf: (row: RenderedRow) => string;
   hasNextPage: boolean;
-  totalCount: number;
+  /** The parent's children the caller may see; counted only when asked (undefined otherwise). */
+  totalCount: number | undefined;
 }
 
 export interface ChildSpec {
@@ -29,6 +30,8 @@ interface ChildArgs {
   first: number;
   after?: string | undefined;
   requested: Requested;
+  /** Whether totalCount is selected: the count is a second window over every child of the parents, not paid for otherwise. */
+  total: boolean;
   /** Distinguishes loaders of the same field asked with different selections or arguments. */
   signature: string;
 }
@@ -57,7 +60,7 @@ export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): Dat
         ['__sort', sql`${spec.sortColumn}`],
         ['__k', sql`${spec.sortColumn}::text`],
         ['__id', sql`${spec.idColumn}`],
-        ['__total', sql`count(*) OVER (PARTITION BY ${spec.parentColumn})`],
+        ...(args.total ? [['__total', sql`count(*) OVER (PARTITION BY ${spec.parentColumn})`] satisfies [string, SQL]] : []),
       ],
       partition: {
         by: '__parent',
@@ -65,7 +68,7 @@ export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): Dat
         orderBy: sql`"__sort" DESC, "__id" DESC`,
         ...(after ? { after: sql`("__sort", "__id") < (${sql.placeholder('after_k')}::timestamptz, ${sql.placeholder('after_id')}::uuid)` } : {}),
       },
-      shape: { key: `children|${spec.subject}|${spec.parentColumn.name}|${spec.sortColumn.name}|${spec.idColumn.name}|${after ? 'after' : ''}`, values: { parents: [...parentIds], after_k: after?.k, after_id: after?.id } },
+      shape: { key: `children|${spec.subject}|${spec.parentColumn.name}|${spec.sortColumn.name}|${spec.idColumn.name}|${after ? 'after' : ''}|${args.total ? 'total' : ''}`, values: { parents: [...parentIds], after_k: after?.k, after_id: after?.id } },
     });
     const byParent = new Map<string, RenderedRow[]>();
     for (const row of page.rows) {
@@ -75,18 +78,18 @@ export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): Dat
       else byParent.set(parent, [row]);
     }
     const cursorOf = (row: RenderedRow) => encodeCursor(ctx.cursorSecret, scope, { k: row.extra.__k as string, id: row.id });
-    return parentIds.map((id) => pageOf(cursorOf, byParent.get(id) ?? [], page.parentsWithMore.has(id)));
+    return parentIds.map((id) => pageOf(cursorOf, byParent.get(id) ?? [], page.parentsWithMore.has(id), args.total));
   });
   ctx.loaders.set(key, loader);
   return loader;
 }
 
-function pageOf(cursorOf: ChildPage['cursorOf'], mine: RenderedRow[], hasNextPage: boolean): ChildPage {
+function pageOf(cursorOf: ChildPage['cursorOf'], mine: RenderedRow[], hasNextPage: boolean, total: boolean): ChildPage {
   return {
     rows: mine,
     cursorOf,
     hasNextPage,
-    totalCount: Number(mine[0]?.extra.__total ?? 0),
+    totalCount: total ? Number(mine[0]?.extra.__total ?? 0) : undefined,
   };
 }
 

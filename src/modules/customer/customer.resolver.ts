@@ -5,7 +5,7 @@ import type { Context } from '../../graphql/context.js';
 import type { Requested } from '../../authz/projection.js';
 import type { RenderedRow } from '../../authz/reader.js';
 import { cellOf, Edge, toNode } from '../../graphql/render.js';
-import { requestedInConnection, requestedOf } from '../../graphql/requested.js';
+import { asksTotalCount, requestedInConnection, requestedOf } from '../../graphql/requested.js';
 import { childLoader, type ChildSpec } from '../common/child-connection.js';
 import { Purpose } from '../common/common.types.js';
 import { InteractionConnection } from '../interaction/interaction.type.js';
@@ -108,7 +108,7 @@ export class CustomerResolver {
  * every parent row of a list the same fieldNodes array (and the request's variables), so the
  * answer is the same for all of them.
  */
-const childSelections = new WeakMap<GraphQLResolveInfo['fieldNodes'], { variables: unknown; requested: Requested; signature: string }>();
+const childSelections = new WeakMap<GraphQLResolveInfo['fieldNodes'], { variables: unknown; requested: Requested; total: boolean; signature: string }>();
 
 async function childConnection(
   ctx: Context,
@@ -122,12 +122,13 @@ async function childConnection(
   // The variables decide @skip/@include and arguments: same nodes with other variables is another selection.
   if (!selection || selection.variables !== info.variableValues) {
     const requested = requestedInConnection(info, `${type}Connection`, type);
-    const signature = `${info.path.key}|${JSON.stringify(args)}|${JSON.stringify([...requested].map(([k, v]) => [k, [...v]]))}`;
-    selection = { variables: info.variableValues, requested, signature };
+    const total = asksTotalCount(info, `${type}Connection`);
+    const signature = `${info.path.key}|${JSON.stringify(args)}|${JSON.stringify([...requested].map(([k, v]) => [k, [...v]]))}|${total}`;
+    selection = { variables: info.variableValues, requested, total, signature };
     childSelections.set(info.fieldNodes, selection);
   }
-  const { requested, signature } = selection;
-  const page = await childLoader(ctx, spec, { first: args.first, after: args.after, requested, signature }).load(parentId);
+  const { requested, total, signature } = selection;
+  const page = await childLoader(ctx, spec, { first: args.first, after: args.after, requested, total, signature }).load(parentId);
   return connection(type, page);
 }
 
