@@ -46,17 +46,48 @@ export function databaseUnavailable(error: unknown): boolean {
 const graphqlToken = /^\$?[_A-Za-z][_0-9A-Za-z]*(?:\.[_0-9A-Za-z]+)*$|^\[*[_A-Za-z][_0-9A-Za-z]*(?:!?\])*!?$/;
 
 export function withholdValues(message: string): string {
+  // The lexer quotes a token's value as it is, escaping nothing: only the message's end ends it.
+  const syntax = message.startsWith('Syntax Error:');
   let out = message;
   const invalid = /^(Variable "\$[_A-Za-z0-9]+" got invalid value) [\s\S]*?(?:( at "[^"]*")?; ([\s\S]*))$/.exec(out);
   if (invalid) out = `${invalid[1]}${invalid[2] ?? ''}; ${invalid[3] ?? ''}`;
   return (
     out
       .replace(/(cannot represent [^:]*?value): [\s\S]*$/, '$1.')
-      .replace(/, found [\s\S]*?(\.|;|$)/, ', found another value$1')
+      .replace(/, found [\s\S]*$/, (found) => `, found another value${syntax ? '.' : found.slice(endOfFound(found))}`)
       .replace(/Value "(?:[^"\\]|\\.)*" does not exist/g, 'The value does not exist')
       // Whatever else is quoted must be a GraphQL name, type or path; anything else was typed by the caller.
       .replace(/"((?:[^"\\]|\\.)*)"/g, (quoted, inner: string) => (graphqlToken.test(inner) ? quoted : '"…"'))
   );
+}
+
+/**
+ * Where the value after `, found ` ends: at a `.` or `; ` outside quotes and
+ * braces that does not continue a number (graphql-js prints the literal the
+ * caller typed there, `{city: "Shang.hai"}` or `12.5`, then `.` or `; ` and
+ * a reason). Nothing of the value may be left behind, so without such an end
+ * the rest of the message goes too.
+ */
+function endOfFound(found: string): number {
+  let depth = 0;
+  let quoted = false;
+  for (let i = ', found '.length; i < found.length; i++) {
+    const c = found[i];
+    if (!quoted && found.startsWith('"""', i)) {
+      // A block string: only \""" escapes inside it.
+      let close = found.indexOf('"""', i + 3);
+      while (close > 0 && found[close - 1] === '\\') close = found.indexOf('"""', close + 3);
+      if (close < 0) return found.length;
+      i = close + 2;
+    } else if (quoted) {
+      if (c === '\\') i++;
+      else if (c === '"') quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+    else if (depth <= 0 && ((c === '.' && (i + 1 === found.length || found[i + 1] === ' ')) || (c === ';' && found[i + 1] === ' '))) return i;
+  }
+  return found.length;
 }
 
 /**
