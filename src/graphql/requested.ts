@@ -17,18 +17,21 @@ function toRequested(fields: Map<string, RequestedField>): Requested {
   return out;
 }
 
-/** What the caller asks of the node type under a connection field (edges → node), fragments and aliases resolved. */
-export function requestedInConnection(info: GraphQLResolveInfo, connection: string, node: string) {
+/**
+ * What the caller asks of a connection field: of the node type under it (edges → node), and whether its
+ * `totalCount`; fragments, aliases and @skip/@include resolved.
+ */
+export function connectionSelection(info: GraphQLResolveInfo, connection: string, node: string): { requested: Requested; totalCount: boolean } {
   const top = selectionOf(info.fieldNodes, objectType(info, connection), info);
   const edges = top.get('edges')?.nodes ?? [];
   const edgeSel = selectionOf(edges, objectType(info, `${node}Edge`), info);
   const nodeNodes: FieldNode[] = edgeSel.get('node')?.nodes ?? [];
-  return toRequested(selectionOf(nodeNodes, objectType(info, node), info));
+  return { requested: toRequested(selectionOf(nodeNodes, objectType(info, node), info)), totalCount: top.has('totalCount') };
 }
 
-/** Whether the caller asks for a connection's `totalCount` (fragments, aliases, @skip/@include resolved). */
-export function asksTotalCount(info: GraphQLResolveInfo, connection: string): boolean {
-  return selectionOf(info.fieldNodes, objectType(info, connection), info).has('totalCount');
+/** What the caller asks of the node type under a connection field (edges → node), fragments and aliases resolved. */
+export function requestedInConnection(info: GraphQLResolveInfo, connection: string, node: string): Requested {
+  return connectionSelection(info, connection, node).requested;
 }
 
 /** What the caller asks of an object returned directly by this field. */

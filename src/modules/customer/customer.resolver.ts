@@ -5,7 +5,7 @@ import type { Context } from '../../graphql/context.js';
 import type { Requested } from '../../authz/projection.js';
 import type { RenderedRow } from '../../authz/reader.js';
 import { cellOf, Edge, toNode } from '../../graphql/render.js';
-import { asksTotalCount, requestedInConnection, requestedOf } from '../../graphql/requested.js';
+import { connectionSelection, requestedInConnection, requestedOf } from '../../graphql/requested.js';
 import { childLoader, type ChildSpec } from '../common/child-connection.js';
 import { Purpose } from '../common/common.types.js';
 import { InteractionConnection } from '../interaction/interaction.type.js';
@@ -121,8 +121,7 @@ async function childConnection(
   let selection = childSelections.get(info.fieldNodes);
   // The variables decide @skip/@include and arguments: same nodes with other variables is another selection.
   if (!selection || selection.variables !== info.variableValues) {
-    const requested = requestedInConnection(info, `${type}Connection`, type);
-    const total = asksTotalCount(info, `${type}Connection`);
+    const { requested, totalCount: total } = connectionSelection(info, `${type}Connection`, type);
     const signature = `${info.path.key}|${JSON.stringify(args)}|${JSON.stringify([...requested].map(([k, v]) => [k, [...v]]))}|${total}`;
     selection = { variables: info.variableValues, requested, total, signature };
     childSelections.set(info.fieldNodes, selection);
