@@ -30,8 +30,10 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force \
  && rm -rf /root/.npm
 # No script ran above, so no patch either: the patched packages come from the
-# build stage (patches/: postgres.js's pool queue kept a slot per query).
+# build stage (patches/: postgres.js's pool queue kept a slot per query;
+# graphql-js built its result objects in V8's slow dictionary mode).
 COPY --from=build /app/node_modules/postgres ./node_modules/postgres
+COPY --from=build /app/node_modules/graphql ./node_modules/graphql
 # Production by default: the app then refuses to start without real secrets
 # (KEYRING, BLIND_INDEX_KEY, CURSOR_SECRET, PSEUDONYM_KEY, JWT_SECRET or JWKS_URL) instead of
 # silently using its development keys. Development runs pass NODE_ENV=development.
