@@ -66,7 +66,7 @@ async function nested(department: string): Promise<unknown> {
     node: {
       id: p.v0,
       name: p.v1,
-      orders: { edges: (byParent.get(p.a_id as string) ?? []).slice(0, 10).map((o) => ({ node: { id: o.v0, amount: o.v1, placedAt: o.v2, status: o.v3 } })) },
+      orders: { edges: (byParent.get(p.a_id as string) ?? []).filter((o) => Number(o.__rn) <= 10).map((o) => ({ node: { id: o.v0, amount: o.v1, placedAt: o.v2, status: o.v3 } })) },
     },
   }));
   return { customers: { edges } };

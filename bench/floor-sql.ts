@@ -40,11 +40,11 @@ export const S2_CUSTOMERS =
   `"customers"."id" AS "a_id", "customers"."department" AS "a_department", "customers"."id"::text AS "__k" ` +
   `FROM "customers" WHERE (${dep(6)}) ORDER BY "customers"."id" ASC LIMIT 21`;
 export const S2_ORDERS =
-  `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY "__parent" ORDER BY "__sort" DESC, "__id" DESC) AS "__rn" FROM (` +
+  `SELECT "page".*, "parent"."id"::text AS "__parent" FROM unnest($1::uuid[]) AS "parent"("id") CROSS JOIN LATERAL (` +
   `SELECT "orders"."id" AS "v0", "orders"."amount"::text AS "v1", to_char("orders"."placed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "v2", ` +
-  `"orders"."status" AS "v3", "orders"."id" AS "a_id", "orders"."customer_id"::text AS "__parent", "orders"."placed_at" AS "__sort", ` +
-  `"orders"."placed_at"::text AS "__k", "orders"."id" AS "__id" ` +
-  `FROM "orders" WHERE (true) AND ("orders"."customer_id" = ANY($1::uuid[]))) AS base) AS ranked WHERE "__rn" <= 11 ORDER BY "__parent", "__rn"`;
+  `"orders"."status" AS "v3", "orders"."id" AS "a_id", "orders"."placed_at"::text AS "__k", ` +
+  `row_number() OVER (ORDER BY "orders"."placed_at" DESC, "orders"."id" DESC) AS "__rn" ` +
+  `FROM "orders" WHERE (true) AND ("orders"."customer_id" = "parent"."id") ORDER BY "orders"."placed_at" DESC, "orders"."id" DESC LIMIT 11) AS "page"`;
 export const S4 =
   `SELECT (${dep(1)}) AS "f0", ${when(2, '"customers"."id"')} AS "v0", (${dep(3)}) AS "f1", ` +
   `CASE WHEN ${dep(4)} THEN "customers"."name" WHEN ${dep(5)} THEN "customers"."name_masked" END AS "v1", (${dep(6)}) AS "f2", ` +

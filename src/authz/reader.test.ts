@@ -6,7 +6,7 @@ import { loadBundle } from './policy/bundle.js';
 import type { PolicyBundle } from './policy/types.js';
 import type { Principal } from './principal.js';
 import { planProjection, type Projection, type Requested } from './projection.js';
-import { cellAt, readRows, type EnforcementFault, type ReadContext } from './reader.js';
+import { cellAt, inPageOrder, readRows, type EnforcementFault, type ReadContext } from './reader.js';
 import { RequestAuthz } from './request-authz.js';
 
 /**
@@ -116,5 +116,39 @@ describe('the in-memory re-check of policed rows', () => {
     const rendered = await readRows(ctx, { projection, where: [], orderBy: [] });
     expect(rendered).toHaveLength(25);
     expect(can.mock.calls.filter(([action, , field]) => action === 'read' && field === undefined)).toHaveLength(2);
+  });
+});
+
+describe(inPageOrder.name, () => {
+  /** Pages of 1..5 rows for up to 6 parents, their rows numbered as SQL numbers them. */
+  const pages = fc
+    .uniqueArray(fc.uuid(), { minLength: 0, maxLength: 6 })
+    .chain((parents) => fc.tuple(...parents.map((parent) => fc.integer({ min: 1, max: 5 }).map((n) => Array.from({ length: n }, (_, i) => ({ __parent: parent, __rn: String(i + 1), v: `${parent}/${i}` }))))));
+
+  it('returns rows already grouped by parent in page order as they are', () => {
+    fc.assert(
+      fc.property(pages, (groups) => {
+        const rows: Row[] = groups.flat();
+        expect(inPageOrder(rows)).toBe(rows);
+      }),
+    );
+  });
+
+  it('puts rows in any other order back into page order within each parent', () => {
+    fc.assert(
+      fc.property(
+        pages.chain((groups) => fc.shuffledSubarray(groups.flat(), { minLength: groups.flat().length }).map((rows) => ({ groups, rows }))),
+        ({ groups, rows }) => {
+          const out = inPageOrder(rows);
+          expect(out).toHaveLength(rows.length);
+          const byParent = new Map<unknown, unknown[]>();
+          for (const r of out) byParent.set(r.__parent, [...(byParent.get(r.__parent) ?? []), r.v]);
+          for (const group of groups) expect(byParent.get(group[0]!.__parent)).toEqual(group.map((r) => r.v));
+          // Grouped: a parent's rows are never split by another's.
+          const seen = out.map((r) => r.__parent).filter((p, i, all) => i === 0 || all[i - 1] !== p);
+          expect(new Set(seen).size).toBe(seen.length);
+        },
+      ),
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { subject as asSubject, type AnyMongoAbility } from '@casl/ability';
 import { sql, type SQL } from 'drizzle-orm';
+import type { PgColumn } from 'drizzle-orm/pg-core';
 import { decryptField, DecryptionError, KeyUnavailableError, unwrapDataKey, type Keyring } from '../crypto/envelope.js';
 import type { Db } from '../db/client.js';
 import { toBuffer, type Row } from '../db/execute.js';
@@ -72,11 +73,8 @@ export interface ReadQuery {
   limit?: number;
   /** Extra result columns (cursor keys, partition ids). */
   extra?: Array<[string, SQL]>;
-  /**
-   * Nested loads: at most `perParent` rows per parent. `by`, `orderBy` and
-   * `after` name result columns (aliases), since they apply around the base SELECT.
-   */
-  partition?: { by: string; perParent: number; orderBy: SQL; after?: SQL };
+  /** Nested loads: a page per parent (see Partition). */
+  partition?: Partition;
   /**
    * Reuse the compiled statement across requests. The caller promises that
    * for this key (with the same projection) where, orderBy, extra and
@@ -84,6 +82,31 @@ export interface ReadQuery {
    * drizzle placeholder (`sql.placeholder(name)`) filled from `values`.
    */
   shape?: { key: string; values: Record<string, unknown> };
+}
+
+/**
+ * A page of children for each parent id of an array bound as `parents`: one
+ * LATERAL subquery per parent, policed as any read, walking its rows in
+ * `orderBy` with `LIMIT perParent` (the child's index on (parent, order) reads
+ * only those), numbered in `"__rn"`. Result rows carry the parent's id as text
+ * in `"__parent"`, and come grouped by parent in `"__rn"` order only in
+ * practice: the reader puts them in that order if SQL did not (an outer ORDER
+ * BY took about a sixth of the statement's time, S2's orders under pgbench).
+ * `orderBy` and `after` are over the table's columns.
+ */
+export interface Partition {
+  /** The child's column holding its parent's id (a uuid). */
+  column: PgColumn;
+  perParent: number;
+  orderBy: SQL;
+  /** Keyset: the rows after a cursor. */
+  after?: SQL;
+  /**
+   * Count each parent's children the caller may see (`"__total"`), whatever
+   * the page holds; a parent with none on the page still gets a result row,
+   * with no child in it (`"__rn"` null).
+   */
+  total?: boolean;
 }
 
 /** Compiled statements per planned projection (which is cached per rules and selection) and query shape. */
@@ -98,7 +121,7 @@ function statementOf(ctx: ReadContext, q: ReadQuery): Statement {
   let cache = compiledByShape.get(q.projection);
   if (!cache) compiledByShape.set(q.projection, (cache = new Lru<Compiled>(SHAPES_PER_PROJECTION)));
   // What buildSelect adds on its own besides the caller's parts.
-  const key = `${q.limit ?? '-'}|${q.partition ? `p${q.partition.perParent}` : '-'}${q.partition?.after ? 'a' : '-'}|${q.shape.key}`;
+  const key = `${q.limit ?? '-'}|${q.partition ? `p${q.partition.perParent}` : '-'}${q.partition?.after ? 'a' : '-'}${q.partition?.total ? 't' : '-'}|${q.shape.key}`;
   let compiled = cache.get(key);
   if (!compiled) {
     compiled = compile(buildSelect(ctx, q));
@@ -137,17 +160,24 @@ export function buildSelect(ctx: ReadContext, q: ReadQuery): SQL {
     list.map(([k, e]) => sql`${e} AS ${sql.identifier(k)}`),
     sql`, `,
   );
-  const where = sql.join([rowPolicy, ...q.where].map((w) => sql`(${w})`), sql` AND `);
+  const and = (conditions: SQL[]) => sql.join(conditions.map((w) => sql`(${w})`), sql` AND `);
+  if (q.partition) return partitionedSelect({ from, columns, where: [rowPolicy, ...q.where], and }, q.partition);
+  const where = and([rowPolicy, ...q.where]);
   const order = q.orderBy.length ? sql` ORDER BY ${sql.join(q.orderBy, sql`, `)}` : sql``;
-  if (q.partition) {
-    const { by, orderBy, after } = q.partition;
-    const base = sql`SELECT ${columns} FROM ${from} WHERE ${where}`;
-    const rn = sql`row_number() OVER (PARTITION BY ${sql.identifier(by)} ORDER BY ${orderBy})`;
-    const keyset = after ? sql` WHERE ${after}` : sql``;
-    return sql`SELECT * FROM (SELECT *, ${rn} AS "__rn" FROM (${base}) AS base${keyset}) AS ranked WHERE "__rn" <= ${literalCount(q.partition.perParent)} ORDER BY ${sql.identifier(by)}, "__rn"`;
-  }
   const limit = q.limit !== undefined ? sql` LIMIT ${literalCount(q.limit)}` : sql``;
   return sql`SELECT ${columns} FROM ${from} WHERE ${where}${order}${limit}`;
+}
+
+/** The parents' pages of a partitioned read (see Partition). */
+function partitionedSelect(base: { from: SQL; columns: SQL; where: SQL[]; and: (conditions: SQL[]) => SQL }, part: Partition): SQL {
+  const { from, columns, where, and } = base;
+  const own = sql`${part.column} = "parent"."id"`;
+  const keyset = part.after ? [part.after] : [];
+  const page = sql`SELECT ${columns}, row_number() OVER (ORDER BY ${part.orderBy}) AS "__rn" FROM ${from} WHERE ${and([...where, own, ...keyset])} ORDER BY ${part.orderBy} LIMIT ${literalCount(part.perParent)}`;
+  const parents = sql`unnest(${sql.placeholder('parents')}::uuid[]) AS "parent"("id")`;
+  if (!part.total) return sql`SELECT "page".*, "parent"."id"::text AS "__parent" FROM ${parents} CROSS JOIN LATERAL (${page}) AS "page"`;
+  const count = sql`SELECT count(*)::int AS "n" FROM ${from} WHERE ${and([...where, own])}`;
+  return sql`SELECT "page".*, "parent"."id"::text AS "__parent", "total"."n" AS "__total" FROM ${parents} CROSS JOIN LATERAL (${count}) AS "total" LEFT JOIN LATERAL (${page}) AS "page" ON true`;
 }
 
 /** The row policy of `read` on a subject as SQL (no rule → false). */
@@ -164,8 +194,10 @@ export interface ReadPage {
   rows: RenderedRow[];
   /** More rows exist after this page (for partitioned reads: after some parent's page). */
   hasMore: boolean;
-  /** Partitioned reads: the parents (value of the `by` column) that have more rows. */
+  /** Partitioned reads: the parents (`"__parent"`) that have more rows. */
   parentsWithMore: ReadonlySet<string>;
+  /** Partitioned reads with `total`: each parent's children the caller may see, by parent. */
+  totals: ReadonlyMap<string, number>;
 }
 
 /**
@@ -175,6 +207,7 @@ export interface ReadPage {
  */
 export async function readPage(ctx: ReadContext, q: ReadQuery & { size: number }): Promise<ReadPage> {
   const parentsWithMore = new Set<string>();
+  const totals = new Map<string, number>();
   let hasMore = false;
   // Object.assign rather than a spread plus a new key (see statementOf).
   const query: ReadQuery = q.partition ? { ...q, partition: { ...q.partition, perParent: q.size + 1 } } : Object.assign({}, q, { limit: q.size + 1 });
@@ -183,15 +216,35 @@ export async function readPage(ctx: ReadContext, q: ReadQuery & { size: number }
       hasMore = rows.length > q.size;
       return rows.slice(0, q.size);
     }
-    const by = q.partition.by;
-    return rows.filter((r) => {
+    const counted = q.partition.total === true;
+    const mine = rows.filter((r) => {
+      if (counted) totals.set(String(r.__parent), Number(r.__total));
+      // A parent counted with no child on this page (LEFT JOIN).
+      if (r.__rn === null || r.__rn === undefined) return false;
       if (Number(r.__rn) <= q.size) return true;
-      parentsWithMore.add(String(r[by]));
+      parentsWithMore.add(String(r.__parent));
       hasMore = true;
       return false;
     });
+    return inPageOrder(mine);
   });
-  return { rows: result.rows, hasMore, parentsWithMore };
+  return { rows: result.rows, hasMore, parentsWithMore, totals };
+}
+
+/**
+ * A partitioned read's rows grouped by parent, each parent's in `"__rn"`
+ * order. PostgreSQL returns them so (a nested loop over the parents, each
+ * page walked in order), but the statement does not promise it: checked in
+ * one pass, sorted only if not.
+ */
+export function inPageOrder(rows: Row[]): Row[] {
+  let ordered = true;
+  for (let i = 0; i < rows.length && ordered; i++) {
+    const rn = Number(rows[i]!.__rn);
+    ordered = rn === 1 || (i > 0 && rows[i - 1]!.__parent === rows[i]!.__parent && Number(rows[i - 1]!.__rn) === rn - 1);
+  }
+  if (ordered) return rows;
+  return [...rows].sort((a, b) => (a.__parent === b.__parent ? Number(a.__rn) - Number(b.__rn) : String(a.__parent) < String(b.__parent) ? -1 : 1));
 }
 
 async function run(ctx: ReadContext, q: ReadQuery, keep: (rows: Row[]) => Row[]): Promise<{ rows: RenderedRow[] }> {

@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { type SQL, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { planProjection, type Requested } from '../../authz/projection.js';
 import { readPage, type RenderedRow } from '../../authz/reader.js';
@@ -30,7 +30,7 @@ interface ChildArgs {
   first: number;
   after?: string | undefined;
   requested: Requested;
-  /** Whether totalCount is selected: the count is a second window over every child of the parents, not paid for otherwise. */
+  /** Whether totalCount is selected: each parent's children are counted by a subquery of their own, not paid for otherwise. */
   total: boolean;
   /** Distinguishes loaders of the same field asked with different selections or arguments. */
   signature: string;
@@ -38,7 +38,7 @@ interface ChildArgs {
 
 /**
  * A per-request DataLoader that loads one page of children for many parents
- * in a single policed SELECT (window function per parent): no per-row SQL.
+ * in a single policed SELECT (a LATERAL page per parent): no per-row SQL.
  */
 export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): DataLoader<string, ChildPage> {
   const key = `${spec.subject}|${args.signature}`;
@@ -53,22 +53,17 @@ export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): Dat
     const page = await readPage(readContext(ctx), {
       projection,
       size: args.first,
-      where: [sql`${spec.parentColumn} = ANY(${sql.placeholder('parents')}::uuid[])`],
+      where: [],
       orderBy: [],
-      extra: [
-        ['__parent', sql`${spec.parentColumn}::text`],
-        ['__sort', sql`${spec.sortColumn}`],
-        ['__k', sql`${spec.sortColumn}::text`],
-        ['__id', sql`${spec.idColumn}`],
-        ...(args.total ? [['__total', sql`count(*) OVER (PARTITION BY ${spec.parentColumn})`] satisfies [string, SQL]] : []),
-      ],
+      extra: [['__k', sql`${spec.sortColumn}::text`]],
       partition: {
-        by: '__parent',
+        column: spec.parentColumn,
         perParent: args.first,
-        orderBy: sql`"__sort" DESC, "__id" DESC`,
-        ...(after ? { after: sql`("__sort", "__id") < (${sql.placeholder('after_k')}::timestamptz, ${sql.placeholder('after_id')}::uuid)` } : {}),
+        orderBy: sql`${spec.sortColumn} DESC, ${spec.idColumn} DESC`,
+        ...(after ? { after: sql`(${spec.sortColumn}, ${spec.idColumn}) < (${sql.placeholder('after_k')}::timestamptz, ${sql.placeholder('after_id')}::uuid)` } : {}),
+        total: args.total,
       },
-      shape: { key: `children|${spec.subject}|${spec.parentColumn.name}|${spec.sortColumn.name}|${spec.idColumn.name}|${after ? 'after' : ''}|${args.total ? 'total' : ''}`, values: { parents: [...parentIds], after_k: after?.k, after_id: after?.id } },
+      shape: { key: `children|${spec.subject}|${spec.parentColumn.name}|${spec.sortColumn.name}|${spec.idColumn.name}`, values: { parents: [...parentIds], after_k: after?.k, after_id: after?.id } },
     });
     const byParent = new Map<string, RenderedRow[]>();
     for (const row of page.rows) {
@@ -78,18 +73,13 @@ export function childLoader(ctx: Context, spec: ChildSpec, args: ChildArgs): Dat
       else byParent.set(parent, [row]);
     }
     const cursorOf = (row: RenderedRow) => encodeCursor(ctx.cursorSecret, scope, { k: row.extra.__k as string, id: row.id });
-    return parentIds.map((id) => pageOf(cursorOf, byParent.get(id) ?? [], page.parentsWithMore.has(id), args.total));
+    return parentIds.map((id) => ({
+      rows: byParent.get(id) ?? [],
+      cursorOf,
+      hasNextPage: page.parentsWithMore.has(id),
+      totalCount: args.total ? (page.totals.get(id) ?? 0) : undefined,
+    }));
   });
   ctx.loaders.set(key, loader);
   return loader;
 }
-
-function pageOf(cursorOf: ChildPage['cursorOf'], mine: RenderedRow[], hasNextPage: boolean, total: boolean): ChildPage {
-  return {
-    rows: mine,
-    cursorOf,
-    hasNextPage,
-    totalCount: total ? Number(mine[0]?.extra.__total ?? 0) : undefined,
-  };
-}
-
