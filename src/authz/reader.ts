@@ -87,8 +87,8 @@ export interface ReadQuery {
 /**
  * A page of children for each parent id of an array bound as `parents`: one
  * LATERAL subquery per parent, policed as any read, walking its rows in
- * `orderBy` with `LIMIT perParent` (the child's index on (parent, order) reads
- * only those), numbered in `"__rn"`. Result rows carry the parent's id as text
+ * `orderBy` with `LIMIT perParent` (an index on (parent, order) lets
+ * PostgreSQL read only those), numbered in `"__rn"`. Result rows carry the parent's id as text
  * in `"__parent"`, and come grouped by parent in `"__rn"` order only in
  * practice: the reader puts them in that order if SQL did not (an outer ORDER
  * BY took about a sixth of the statement's time, S2's orders under pgbench).
