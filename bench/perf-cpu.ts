@@ -26,7 +26,8 @@
  * (`currentSymbols`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { componentOf } from './cpuprofile.js';
 import { table } from './report.js';
@@ -323,9 +324,16 @@ export async function attributeRecording(file: string, pid: number, map?: string
   return attribute(collected, pid);
 }
 
-/** Removes the JIT symbol map V8 wrote for a process run with --perf-basic-prof (it grows for the process's life). */
-export function removePerfMap(pid: number): void {
-  rmSync(perfMapPath(pid), { force: true });
+/**
+ * Removes what V8 wrote for a process run with --perf-basic-prof: its JIT
+ * symbol map (it grows for the process's life) and, since the flag also turns
+ * V8's log on, the `isolate-<address>-<pid>-v8.log` files in the directory
+ * the process ran in (a checkout's root).
+ */
+export function removePerfFiles(server: { pid: number; cwd: string }): void {
+  rmSync(perfMapPath(server.pid), { force: true });
+  const ownLog = new RegExp(`^isolate-0x[0-9a-f]+-${server.pid}-v8\\.log$`);
+  for (const name of readdirSync(server.cwd)) if (ownLog.test(name)) rmSync(join(server.cwd, name), { force: true });
 }
 
 /** One recorded window: whose, of which scenario, how many requests it served, and the attribution. */

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { parseBenchArgs } from './args.js';
 import { profileSummary } from './cpuprofile.js';
-import { attributeRecording, PerfRecording, perfMapPath, perfUnavailable, removePerfMap, renderPerf, type PerfWindow } from './perf-cpu.js';
+import { attributeRecording, PerfRecording, perfMapPath, perfUnavailable, removePerfFiles, renderPerf, type PerfWindow } from './perf-cpu.js';
 import { analyzeAuditTrail, ensureDataset, postgresServer, type Dataset } from './dataset.js';
 import { measureExport } from './export-stream.js';
 import { podHeapOption } from './heap.js';
@@ -133,8 +133,8 @@ let sink: OtlpSink | undefined;
 /** The collector of the off slot's server when it traces (--compare, --switch-off), so that each server's spans are counted apart. */
 let compareSink: OtlpSink | undefined;
 
-/** Servers run with --perf-basic-prof, whose JIT symbol maps are removed once the servers stop. */
-let perfPids: number[] = [];
+/** Servers run with --perf-basic-prof, whose JIT symbol maps and V8 logs are removed once the servers stop. */
+let perfServers: Array<{ pid: number; cwd: string }> = [];
 
 async function stopEverything(): Promise<void> {
   await stopAll();
@@ -159,7 +159,7 @@ async function perfWindows(run: Run): Promise<PerfWindow[]> {
     }
     return windows;
   } finally {
-    for (const pid of perfPids) removePerfMap(pid);
+    for (const server of perfServers) removePerfFiles(server);
   }
 }
 
@@ -466,7 +466,7 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     run.perf = { scenarios: args.perf, dir, recorded: [] };
-    perfPids = variants.map((v) => servers[v].pid);
+    perfServers = variants.map((v) => ({ pid: servers[v].pid, cwd: servers[v].cwd }));
   }
   console.log(`servers ready in ${((performance.now() - started) / 1000).toFixed(1)} s: ${variants.map((v) => `${v} ${servers[v].url} (pid ${servers[v].pid})`).join(', ')}; full's spans go to ${sink.url}`);
   run.pools.ids = await idPool(servers.full.url, tokens['u-mgr-1'], p.poolSize);
@@ -702,7 +702,7 @@ function bail(code: number, message?: string): void {
   stopping = true;
   if (message) console.error(message);
   void stopEverything().finally(() => {
-    for (const pid of perfPids) removePerfMap(pid);
+    for (const server of perfServers) removePerfFiles(server);
     process.exit(code);
   });
 }

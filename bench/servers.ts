@@ -67,6 +67,8 @@ export interface ServerHandle {
   variant: Variant;
   url: string;
   pid: number;
+  /** Its working directory (where V8 writes its own log files). */
+  cwd: string;
   /** Whether the server was given a collector (OTEL_EXPORTER_OTLP_ENDPOINT), so that its spans are counted. */
   exportsSpans: boolean;
   output: () => string;
@@ -95,7 +97,8 @@ export async function startServer(spec: ServerSpec, timeoutMs = 90_000): Promise
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of custosKeys) delete env[key];
   Object.assign(env, spec.env, { PORT: String(port), HOST: '127.0.0.1' });
-  const child = spawn(process.execPath, [...(spec.nodeArgs ?? []), spec.entry], { cwd: spec.cwd ?? repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const cwd = spec.cwd ?? repoRoot;
+  const child = spawn(process.execPath, [...(spec.nodeArgs ?? []), spec.entry], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const out = tail(child.stdout);
   const err = tail(child.stderr);
@@ -103,6 +106,7 @@ export async function startServer(spec: ServerSpec, timeoutMs = 90_000): Promise
     variant: spec.variant,
     url: `http://127.0.0.1:${port}`,
     pid: child.pid ?? -1,
+    cwd,
     exportsSpans: Boolean(spec.env.OTEL_EXPORTER_OTLP_ENDPOINT),
     output: () => `${out()}\n${err()}`.trim(),
   };

@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,7 +10,9 @@ import {
   parsePerfMap,
   parsePerfScript,
   PERF_FREQUENCY,
+  perfMapPath,
   perfRows,
+  removePerfFiles,
   renderPerf,
   type JitSymbol,
   type PerfFrame,
@@ -211,5 +216,27 @@ describe('the JIT symbol map as it stood', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe(removePerfFiles.name, () => {
+  it("removes a server's symbol map and V8's logs of that process, nothing else", () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'custos-perf-files-'));
+    // Pids no process here has (above Linux's default pid_max), so no real map is touched.
+    const [pid, other] = [4_500_001, 4_500_002];
+    try {
+      const kept = ['isolate-0x6c08cc0-4500002-v8.log', 'isolate-0x6c08cc0-45000010-v8.log', 'server.log', 'isolate-0x6c08cc0-4500001-v8.log.bak'];
+      for (const name of ['isolate-0x6c08cc0-4500001-v8.log', 'isolate-0x35dda5b0-4500001-v8.log', ...kept]) writeFileSync(join(cwd, name), 'x');
+      writeFileSync(perfMapPath(pid), '');
+      writeFileSync(perfMapPath(other), '');
+      removePerfFiles({ pid, cwd });
+      expect(readdirSync(cwd).sort()).toEqual([...kept].sort());
+      expect(existsSync(perfMapPath(pid))).toBe(false);
+      expect(existsSync(perfMapPath(other))).toBe(true);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+      rmSync(perfMapPath(pid), { force: true });
+      rmSync(perfMapPath(other), { force: true });
+    }
   });
 });
