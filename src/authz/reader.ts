@@ -160,23 +160,27 @@ export function buildSelect(ctx: ReadContext, q: ReadQuery): SQL {
     list.map(([k, e]) => sql`${e} AS ${sql.identifier(k)}`),
     sql`, `,
   );
-  const and = (conditions: SQL[]) => sql.join(conditions.map((w) => sql`(${w})`), sql` AND `);
-  if (q.partition) return partitionedSelect({ from, columns, where: [rowPolicy, ...q.where], and }, q.partition);
-  const where = and([rowPolicy, ...q.where]);
+  if (q.partition) return partitionedSelect({ from, columns, where: [rowPolicy, ...q.where] }, q.partition);
+  const where = allOf([rowPolicy, ...q.where]);
   const order = q.orderBy.length ? sql` ORDER BY ${sql.join(q.orderBy, sql`, `)}` : sql``;
   const limit = q.limit !== undefined ? sql` LIMIT ${literalCount(q.limit)}` : sql``;
   return sql`SELECT ${columns} FROM ${from} WHERE ${where}${order}${limit}`;
 }
 
+/** The conditions AND-ed, each in parentheses. */
+export function allOf(conditions: SQL[]): SQL {
+  return sql.join(conditions.map((w) => sql`(${w})`), sql` AND `);
+}
+
 /** The parents' pages of a partitioned read (see Partition). */
-function partitionedSelect(base: { from: SQL; columns: SQL; where: SQL[]; and: (conditions: SQL[]) => SQL }, part: Partition): SQL {
-  const { from, columns, where, and } = base;
+function partitionedSelect(base: { from: SQL; columns: SQL; where: SQL[] }, part: Partition): SQL {
+  const { from, columns, where } = base;
   const own = sql`${part.column} = "parent"."id"`;
   const keyset = part.after ? [part.after] : [];
-  const page = sql`SELECT ${columns}, row_number() OVER (ORDER BY ${part.orderBy}) AS "__rn" FROM ${from} WHERE ${and([...where, own, ...keyset])} ORDER BY ${part.orderBy} LIMIT ${literalCount(part.perParent)}`;
+  const page = sql`SELECT ${columns}, row_number() OVER (ORDER BY ${part.orderBy}) AS "__rn" FROM ${from} WHERE ${allOf([...where, own, ...keyset])} ORDER BY ${part.orderBy} LIMIT ${literalCount(part.perParent)}`;
   const parents = sql`unnest(${sql.placeholder('parents')}::uuid[]) AS "parent"("id")`;
   if (!part.total) return sql`SELECT "page".*, "parent"."id"::text AS "__parent" FROM ${parents} CROSS JOIN LATERAL (${page}) AS "page"`;
-  const count = sql`SELECT count(*)::int AS "n" FROM ${from} WHERE ${and([...where, own])}`;
+  const count = sql`SELECT count(*)::int AS "n" FROM ${from} WHERE ${allOf([...where, own])}`;
   return sql`SELECT "page".*, "parent"."id"::text AS "__parent", "total"."n" AS "__total" FROM ${parents} CROSS JOIN LATERAL (${count}) AS "total" LEFT JOIN LATERAL (${page}) AS "page" ON true`;
 }
 

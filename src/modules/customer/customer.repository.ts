@@ -1,7 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { planProjection, type Requested } from '../../authz/projection.js';
-import { readPage, readRows, rowWhere, type RenderedRow } from '../../authz/reader.js';
+import { allOf, readPage, readRows, rowWhere, type RenderedRow } from '../../authz/reader.js';
 import { RequestAuthz } from '../../authz/request-authz.js';
 import { subjects } from '../../authz/subjects.js';
 import { blindIndex } from '../../crypto/envelope.js';
@@ -137,7 +137,7 @@ export async function listCustomers(ctx: Context, args: ListArgs, requested: Req
 
 export async function countCustomers(ctx: Context, where: SQL[], values: Record<string, unknown> = {}): Promise<number> {
   if (ctx.authz.grantKind('read', 'Customer') === 'never') return 0;
-  const conds = sql.join([rowWhere(ctx.authz, 'Customer'), ...where].map((w) => sql`(${w})`), sql` AND `);
+  const conds = allOf([rowWhere(ctx.authz, 'Customer'), ...where]);
   const [row] = await runStatement(ctx.reads, bind(compile(sql`SELECT count(*)::int AS n FROM ${customers} WHERE ${conds}`), values));
   return Number(row?.n ?? 0);
 }
