@@ -28,7 +28,11 @@ const connection = { application_name: 'custos-floor' };
 const split = readsPool(config.database.poolMax);
 const rest = postgres(config.database.url, { max: split ? split.rest : config.database.poolMax, onnotice: () => undefined, connection });
 const reads = split
-  ? postgres(config.database.url, { max: split.reads, onnotice: () => undefined, connection: { ...connection, plan_cache_mode: 'force_generic_plan' } })
+  ? postgres(config.database.url, {
+      max: split.reads,
+      onnotice: () => undefined,
+      connection: { application_name: 'custos-floor-reads', plan_cache_mode: 'force_generic_plan' },
+    })
   : rest;
 let statements = 0;
 

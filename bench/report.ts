@@ -11,7 +11,7 @@ import { median } from './quantile.js';
 import type { Quantiles, SpanTimings } from './otlp-sink.js';
 import type { PerfWindow } from './perf-cpu.js';
 import type { ScenarioKey } from './scenarios.js';
-import { repoRoot, variants, type LoopDelay, type RunQueueWait, type SpanCounts, type Variant } from './servers.js';
+import { repoRoot, variants, type LoopDelay, type Pool, type RunQueueWait, type SpanCounts, type Variant } from './servers.js';
 import { describeSwitchOff, type Switch } from './split.js';
 
 export interface Measurement {
@@ -39,6 +39,12 @@ export interface Measurement {
   audit?: { records: number; commits: number } | null;
   serverCpuMs: number;
   postgresCpuMs: number;
+  /**
+   * postgresCpuMs by the pool each backend belongs to (servers.ts `poolOf`): the policed reads' and the other (for
+   * custos: audit appends, principal lookups, the audit index's merges); null when pg_stat_activity could not be
+   * read, absent from results before session 32.
+   */
+  postgresCpuByPool?: Record<Pool, number> | null;
   loadgenCpuMs: number;
   /**
    * CPU of the bench's own process during the window, ms, all its threads: the stand-in collector receiving and
@@ -85,6 +91,8 @@ export interface Figures {
   auditPerCommit?: number | null;
   cpuMsPerRequest: number;
   pgCpuMsPerRequest: number;
+  /** pgCpuMsPerRequest by pool; null when a window lacks it (results before session 32). */
+  pgCpuMsPerRequestByPool?: Record<Pool, number> | null;
   /** Mean over the windows of `Measurement.loopBusy`; null for the floor (or a run recorded before it existed). */
   loopBusy?: number | null;
   loadgenCpuPct: number;
@@ -129,6 +137,9 @@ export function figuresOf(ms: Measurement[]): Figures {
     auditPerCommit: auditKnown && commits > 0 ? sum(audits.map((a) => a.records)) / commits : null,
     cpuMsPerRequest: per(sum(ms.map((m) => m.serverCpuMs))),
     pgCpuMsPerRequest: per(sum(ms.map((m) => m.postgresCpuMs))),
+    pgCpuMsPerRequestByPool: ms.every((m) => m.postgresCpuByPool)
+      ? { reads: per(sum(ms.map((m) => m.postgresCpuByPool!.reads))), other: per(sum(ms.map((m) => m.postgresCpuByPool!.other))) }
+      : null,
     loopBusy: ms.every((m) => typeof m.loopBusy === 'number') ? sum(ms.map((m) => m.loopBusy!)) / ms.length : null,
     loadgenCpuPct: seconds > 0 ? sum(ms.map((m) => m.loadgenCpuMs)) / seconds / 10 : NaN,
     benchCpu: ms.every((m) => typeof m.benchCpuMs === 'number') && seconds > 0
@@ -258,6 +269,8 @@ export function renderTables(report: Report): string {
     out.push(table(['scen', 'variant', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'SQL/req', 'spans/req', 'dropped', 'CPU ms/req', 'PG CPU ms/req', 'loop busy', 'RSS MB', 'req/s by round'], rows), '');
     if (notes.length > 0) out.push('Not measured:', ...notes, '');
   }
+  const pools = renderPgPools(report);
+  if (pools) out.push(pools, '');
   const ratioRows: string[][] = [];
   for (const conns of Object.keys(report.cells)) {
     for (const scenario of Object.keys(report.cells[conns] ?? {}) as ScenarioKey[]) {
@@ -286,6 +299,33 @@ export function renderTables(report: Report): string {
   if (report.fixedRate) out.push('', renderFixedRate(report.fixedRate));
   if (report.exportStream) out.push('', renderExport(report.exportStream));
   return out.join('\n');
+}
+
+/**
+ * PostgreSQL's CPU per request split by the pool of each backend (the policed
+ * reads' and the other), each variant side by side; undefined when no cell has
+ * the split (results before session 32).
+ */
+export function renderPgPools(report: Pick<Report, 'cells'>): string | undefined {
+  const rows: string[][] = [];
+  for (const [conns, byScenario] of Object.entries(report.cells)) {
+    for (const [scenario, byVariant] of Object.entries(byScenario)) {
+      const split = variants.map((v) => {
+        const c = byVariant[v];
+        return isFigures(c) ? (c.pgCpuMsPerRequestByPool ?? null) : null;
+      });
+      if (split.every((x) => x === null)) continue;
+      rows.push([scenario, conns, ...split.flatMap((x) => (x ? [f(x.reads, 3), f(x.other, 3)] : ['n/a', 'n/a']))]);
+    }
+  }
+  if (rows.length === 0) return undefined;
+  return [
+    '### PostgreSQL CPU by pool (ms per request)\n',
+    "Each server's backends by the pool they belong to (their application name, `…-reads` for the policed reads'): " +
+      "the policed reads, and the other statements (custos's audit appends, principal lookups and the audit index's merges). " +
+      "Full's other pool is what strict audit costs PostgreSQL.\n",
+    table(['scen', 'conns', ...variants.flatMap((v) => [`${v} reads`, `${v} other`])], rows),
+  ].join('\n');
 }
 
 /** One variant of one scenario at its fixed rate, rounds aggregated as in the throughput tables. */

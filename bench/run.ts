@@ -28,7 +28,7 @@ import { secretsEnv } from './secrets.js';
 import { buildProject, buildServers, type Built } from './build.js';
 import { switchedOffEnv, type Switch } from './split.js';
 import {
-  cpuMs, LoadWorker, machineCpu, machineProbeMs, postgresBackends, postgresDelta, postgresProcesses, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
+  backendApplications, cpuMs, LoadWorker, machineCpu, machineProbeMs, postgresBackends, postgresCpuByPool, postgresDelta, postgresProcesses, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
   type BackendReading, type RunQueueWait, type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
 } from './servers.js';
 import { soak } from './soak.js';
@@ -272,6 +272,8 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
   const to = Date.now();
   await recording?.stop();
   const after = await snap('after');
+  // Which pool each backend is (its application name), read after the window's snapshot: outside the CPU it measures.
+  const names = await backendApplications(run.dataset.url, database).catch(() => null);
   if (profiling) {
     process.kill(server.pid, 'SIGUSR2');
     prof.done = true;
@@ -286,7 +288,9 @@ async function measure(run: Run, w: Window): Promise<Measurement> {
     audit: b.counters.audit && after.counters.audit
       ? { records: after.counters.audit.records - b.counters.audit.records, commits: after.counters.audit.commits - b.counters.audit.commits }
       : null,
-    serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresDelta(b.pg, after.pg, 'cpuMs'), loadgenCpuMs: after.loadgen - b.loadgen, benchCpuMs: after.bench - b.bench,
+    serverCpuMs: after.cpu - b.cpu, postgresCpuMs: postgresDelta(b.pg, after.pg, 'cpuMs'),
+    postgresCpuByPool: names ? postgresCpuByPool(b.pg, after.pg, names) : null,
+    loadgenCpuMs: after.loadgen - b.loadgen, benchCpuMs: after.bench - b.bench,
     rssMb: rssMb(server.pid), windowMs: { from, to },
     loopBusy: b.loop.sec !== null && after.loop.sec !== null ? ((after.loop.sec - b.loop.sec) * 1000) / (after.loop.atMs - b.loop.atMs) : null,
     loopDelayMs: after.loopDelay,

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
 import type { FromWorker, LoadJob, LoadResult, ToWorker } from './load-worker.js';
 
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -241,6 +242,34 @@ export function postgresProcesses(database: string): Map<number, PostgresProcess
 /** Each backend serving `database` (pid → reading): the benchmark's side of PostgreSQL, whatever else the machine runs. */
 export function postgresBackends(database: string): Map<number, BackendReading> {
   return new Map([...postgresProcesses(database)].filter(([, p]) => p.ofDatabase));
+}
+
+/**
+ * The two pools of a server (custos's and the floor's alike): the policed
+ * reads' connections, which name themselves `…-reads` (custos-reads,
+ * custos-floor-reads), and the others (custos: audit appends, principal
+ * lookups, the audit index's merges, the auditor's queries).
+ */
+export type Pool = 'reads' | 'other';
+
+export const poolOf = (applicationName: string): Pool => (applicationName.endsWith('-reads') ? 'reads' : 'other');
+
+/** CPU the backends alive at the end added between two snapshots, ms, by the pool of each (`names`: pid → application name; a backend it lacks counts as other). */
+export function postgresCpuByPool(before: Map<number, BackendReading>, after: Map<number, BackendReading>, names: ReadonlyMap<number, string>): Record<Pool, number> {
+  const out: Record<Pool, number> = { reads: 0, other: 0 };
+  for (const [pid, reading] of after) out[poolOf(names.get(pid) ?? '')] += reading.cpuMs - (before.get(pid)?.cpuMs ?? 0);
+  return out;
+}
+
+/** pid → application name of each backend serving `database`, from pg_stat_activity (a connection of its own, closed after). */
+export async function backendApplications(url: string, database: string): Promise<Map<number, string>> {
+  const sql = postgres(url, { max: 1, onnotice: () => undefined });
+  try {
+    const rows = await sql<Array<{ pid: number; name: string }>>`select pid, application_name as name from pg_stat_activity where datname = ${database}`;
+    return new Map(rows.map((r) => [r.pid, r.name]));
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }
 
 /** What backends alive at the end added to one of their figures between two snapshots (new ones count whole; ended ones are lost). */

@@ -3,7 +3,8 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { AcquireTimeoutError } from '../src/db/acquire-gate.js';
-import type { Db } from '../src/db/client.js';
+import { APPLICATION_NAME, READS_APPLICATION_NAME, type Db } from '../src/db/client.js';
+import { poolOf } from '../bench/servers.js';
 import { readsPool } from '../src/db/pool-split.js';
 import { queryRows } from '../src/db/execute.js';
 import { databaseUnavailable } from '../src/server/format-error.js';
@@ -154,6 +155,12 @@ describe.skipIf(!process.env.DATABASE_URL)('a saturated pool (PostgreSQL, DB_POO
     const setting = async (db: Db) => (await queryRows(db, sql`show plan_cache_mode`))[0]?.plan_cache_mode;
     expect(await setting(server.running.db.reads)).toBe('force_generic_plan');
     expect(await setting(server.running.db.db)).toBe('auto');
+    // Each pool says which it is to PostgreSQL (pg_stat_activity), for operators and the bench's split of its CPU.
+    const name = async (db: Db) => (await queryRows(db, sql`select application_name from pg_stat_activity where pid = pg_backend_pid()`))[0]?.application_name;
+    expect(await name(server.running.db.reads)).toBe(READS_APPLICATION_NAME);
+    expect(await name(server.running.db.db)).toBe(APPLICATION_NAME);
+    expect(poolOf(READS_APPLICATION_NAME)).toBe('reads');
+    expect(poolOf(APPLICATION_NAME)).toBe('other');
     // DB_POOL_MAX=2: one connection for reads, so every policed read below was prepared on the one asked.
     for (let i = 0; i < 7; i++) expect((await ask()).json.errors).toBeUndefined();
     const prepared = await queryRows(

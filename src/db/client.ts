@@ -59,6 +59,15 @@ export interface DbHandle {
 /** Arbitrary fixed key of the advisory lock held while migrating. */
 const MIGRATION_LOCK = 0x637573746f73; // "custos"
 
+/**
+ * What PostgreSQL shows as each connection's application (pg_stat_activity,
+ * log_line_prefix %a): the policed reads' pool apart from the rest (audit
+ * appends, principal lookups, writes, the auditor's queries), so that an
+ * operator, and the benchmark, can tell which pool a backend's work is for.
+ */
+export const APPLICATION_NAME = 'custos';
+export const READS_APPLICATION_NAME = 'custos-reads';
+
 const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
 /** Opens PGlite (DATA_DIR, or `memory://`) or a postgres.js pool behind the same drizzle type. */
@@ -90,7 +99,7 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
         onnotice: () => undefined,
         // Fail fast when the database is down instead of hanging until the HTTP timeout.
         connect_timeout: 5,
-        connection: { application_name: 'custos', statement_timeout: config.statementTimeoutMs ?? 10_000 },
+        connection: { application_name: APPLICATION_NAME, statement_timeout: config.statementTimeoutMs ?? 10_000 },
       };
       const split = readsPool(config.poolMax);
       // One gate over both pools: DB_POOL_MAX statements at most, whichever pool they run on.
@@ -98,7 +107,12 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
       const client = instrumented(postgres(url, { ...connect, max: split ? split.rest : config.poolMax, idle_timeout: 60 }), stats, gate);
       const readClient = split
         ? instrumented(
-            postgres(url, { ...connect, connection: { ...connect.connection, plan_cache_mode: 'force_generic_plan' }, max: split.reads, idle_timeout: 60 }),
+            postgres(url, {
+              ...connect,
+              connection: { ...connect.connection, application_name: READS_APPLICATION_NAME, plan_cache_mode: 'force_generic_plan' },
+              max: split.reads,
+              idle_timeout: 60,
+            }),
             stats,
             gate,
           )
