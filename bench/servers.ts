@@ -256,9 +256,8 @@ export const poolOf = (applicationName: string): Pool => (applicationName.endsWi
 
 /** CPU the backends alive at the end added between two snapshots, ms, by the pool of each (`names`: pid → application name; a backend it lacks counts as other). */
 export function postgresCpuByPool(before: Map<number, BackendReading>, after: Map<number, BackendReading>, names: ReadonlyMap<number, string>): Record<Pool, number> {
-  const out: Record<Pool, number> = { reads: 0, other: 0 };
-  for (const [pid, reading] of after) out[poolOf(names.get(pid) ?? '')] += reading.cpuMs - (before.get(pid)?.cpuMs ?? 0);
-  return out;
+  const of = (pool: Pool) => new Map([...after].filter(([pid]) => poolOf(names.get(pid) ?? '') === pool));
+  return { reads: postgresDelta(before, of('reads'), 'cpuMs'), other: postgresDelta(before, of('other'), 'cpuMs') };
 }
 
 /** pid → application name of each backend serving `database`, from pg_stat_activity (a connection of its own, closed after). */
