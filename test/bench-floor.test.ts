@@ -1,5 +1,4 @@
-import { type SQL, sql } from 'drizzle-orm';
-import { PgDialect } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as floorSql from '../bench/floor-sql.js';
 import { auditScenario, bodiesOf, checkReply, idPool, post, scenarios, type GqlReply, type ScenarioKey } from '../bench/scenarios.js';
@@ -9,23 +8,29 @@ import type { Db } from '../src/db/client.js';
 import { queryRows } from '../src/db/execute.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
-/** The SQL text trailOf sends (the auditor's S5), rendered as drizzle renders it for postgres.js. */
-async function trailText(): Promise<string> {
-  const texts: string[] = [];
+/** The SQL text trailOf sends (the auditor's S5) through drizzle's session, and whether it goes as a named (prepared) statement. */
+async function trailText(): Promise<{ text: string; prepared: boolean }> {
+  const sent: Array<{ text: string; prepared: boolean }> = [];
   const capture = {
-    execute: (query: SQL) => {
-      texts.push(new PgDialect().sqlToQuery(query).sql);
-      return Promise.resolve([]);
+    _: {
+      session: {
+        prepareQuery: (query: { sql: string }, _fields: unknown, name: string | undefined) => {
+          sent.push({ text: query.sql, prepared: name !== undefined });
+          return { execute: () => Promise.resolve([]) };
+        },
+      },
     },
   };
   await trailOf(capture as unknown as Db, 'a-trace');
-  expect(texts).toHaveLength(1);
-  return texts[0]!;
+  expect(sent).toHaveLength(1);
+  return sent[0]!;
 }
 
 describe("the floor's statements", () => {
-  it("S5 is custos's auditor query, byte for byte", async () => {
-    expect(floorSql.S5).toBe(await trailText());
+  it("S5 is custos's auditor query, byte for byte, prepared as the floor prepares it", async () => {
+    const { text, prepared } = await trailText();
+    expect(floorSql.S5).toBe(text);
+    expect(prepared).toBe(true);
   });
 });
 

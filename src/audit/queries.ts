@@ -1,4 +1,5 @@
 import { type SQL, sql } from 'drizzle-orm';
+import { bind, compile, runStatement, type Compiled } from '../authz/statements.js';
 import type { Db } from '../db/client.js';
 import { queryRows, type Row, toBuffer } from '../db/execute.js';
 import type { AuditAction, AuditDecision, AuditFields, AuditRecord } from './record.js';
@@ -43,12 +44,19 @@ export function toRecord(row: Row): AuditRecord {
   };
 }
 
+/**
+ * One request's records, compiled once and run as a prepared statement: an
+ * auditor following traces sends it again and again, and unprepared
+ * PostgreSQL parsed and planned it each time (pgbench on the bench's quick
+ * dataset, one client: 0.17–0.19 ms a run against 0.07 prepared). Its plan
+ * is the same whatever the trace: the trace_id index, then the few rows
+ * sorted by seq.
+ */
+const TRAIL: Compiled = compile(sql`select ${recordColumns} from audit_events where trace_id = ${sql.placeholder('traceId')} order by seq`);
+
 /** Every record of one request (trace), in the order they were chained. */
 export async function trailOf(db: Db, traceId: string): Promise<AuditRecord[]> {
-  const rows = await queryRows(
-    db,
-    sql`select ${recordColumns} from audit_events where trace_id = ${traceId} order by seq`,
-  );
+  const rows = await runStatement(db, bind(TRAIL, { traceId }));
   return rows.map(toRecord);
 }
 

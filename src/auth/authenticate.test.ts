@@ -5,8 +5,8 @@ import { Authenticator, type AuthConfig } from './authenticate.js';
 
 const config: AuthConfig = { secret: 'a-test-secret-that-is-long-enough-0123456789', issuer: 'custos', audience: 'custos', principalCacheMs: 0 };
 const row = { id: 'u-1', displayName: 'x', roles: ['sales_rep'], department: 'east', region: 'east-china', status: 'active' as const };
-/** Just enough of drizzle's select chain for the principal lookup. */
-const db = { select: () => ({ from: () => ({ where: () => ({ limit: () => Promise.resolve([row]) }) }) }) } as unknown as Db;
+/** Just enough of drizzle's select chain for the principal lookup, prepared once. */
+const db = { select: () => ({ from: () => ({ where: () => ({ limit: () => ({ prepare: () => ({ execute: () => Promise.resolve([row]) }) }) }) }) }) } as unknown as Db;
 
 function token(opts: { secret?: string; expiresAt?: number; sub?: string } = {}) {
   return new SignJWT({})

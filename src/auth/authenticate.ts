@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
 import type { Principal } from '../authz/principal.js';
 import type { Db } from '../db/client.js';
@@ -56,11 +56,19 @@ export class Authenticator {
    */
   private readonly tokens = new Map<string, { sub: string; until: number }>();
 
+  /**
+   * The lookup of a cache miss, prepared once: unprepared, postgres.js sends a
+   * statement with parameters twice (describe, then run) and PostgreSQL plans
+   * it every time.
+   */
+  private readonly byId;
+
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly config: AuthConfig,
   ) {
     this.verify = verifier(config);
+    this.byId = db.select().from(principals).where(eq(principals.id, sql.placeholder('id'))).limit(1).prepare('custos_principal_by_id');
   }
 
   /** `traced` wraps the principal lookup (a cache miss) so it gets its own SQL span. */
@@ -97,7 +105,7 @@ export class Authenticator {
     const now = Date.now();
     const hit = this.cache.get(id);
     if (hit && hit.until > now) return hit.principal;
-    const [row] = await traced(() => this.db.select().from(principals).where(eq(principals.id, id)).limit(1));
+    const [row] = await traced(() => this.byId.execute({ id }));
     const principal: Principal | null = row
       ? { id: row.id, displayName: row.displayName, roles: row.roles, department: row.department, region: row.region, status: row.status }
       : null;
