@@ -118,9 +118,9 @@ async function pass(server: ServerHandle, token: string, grant: string, mode: Ex
 }
 
 /** Both passes over fresh grants of the whole dataset; a failure is reported as n/a, never fails the run. */
-export async function measureExport(opts: { server: ServerHandle; customers: number; token: (principal: string) => string }): Promise<ExportResult> {
+export async function measureExport(opts: { server: ServerHandle; customers: number; tokens: { analyst: string; dpo: string } }): Promise<ExportResult> {
   try {
-    const tokens = { analyst: opts.token('u-analyst-1'), dpo: opts.token('u-dpo-1') };
+    const { tokens } = opts;
     const url = opts.server.url;
     type Meta = { dataset: { totalCount: number; suppressed: number } };
     const meta = await gql<Meta>(url, tokens.analyst, 'query ($name: String!) { dataset(name: $name, first: 1) { totalCount suppressed } }', { name: DATASET });

@@ -10,6 +10,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
+import { signToken } from '../src/auth/authenticate.js';
+import { loadConfig } from '../src/config.js';
 import { parseBenchArgs } from './args.js';
 import { profileSummary } from './cpuprofile.js';
 import { attributeRecording, PerfRecording, perfMapPath, perfUnavailable, removePerfFiles, renderPerf, type PerfWindow } from './perf-cpu.js';
@@ -109,9 +111,23 @@ function withSettings(url: string, settings: ReadonlyArray<readonly [string, str
   return `${url}${url.includes('?') ? '&' : '?'}${params.toString()}`;
 }
 
-/** A token signed with the run's secret. Minting opens no database: the user's DATABASE_URL (which the bench may have set aside as no server) stays out. */
-const token = (principal: string, secret: string) =>
-  execFileSync('npm', ['run', '-s', 'token', '--', principal], { cwd: repoRoot, env: { ...process.env, DATABASE_URL: undefined, JWT_SECRET: secret } }).toString().trim();
+/** Whom the run needs tokens for: the scenarios' principals, then the export measurement's. */
+const TOKEN_PRINCIPALS = ['u-mgr-1', 'u-auditor-1', 'u-analyst-1', 'u-dpo-1'] as const;
+type TokenPrincipal = (typeof TOKEN_PRINCIPALS)[number];
+
+/**
+ * Tokens signed with the run's secret, as `npm run -s token` signs them (its
+ * signToken, over the configuration loadConfig reads from the same
+ * environment), in this process: the command is a process of ~1.4 s per
+ * token, and four of them held a quick run ~5 s. Minting opens no database:
+ * the user's DATABASE_URL (which the bench may have set aside as no server)
+ * stays out.
+ */
+async function mintTokens(secret: string): Promise<Record<TokenPrincipal, string>> {
+  const { auth } = loadConfig({ ...process.env, DATABASE_URL: undefined, JWT_SECRET: secret });
+  const minted = await Promise.all(TOKEN_PRINCIPALS.map(async (principal) => [principal, await signToken(auth, principal)] as const));
+  return Object.fromEntries(minted) as Record<TokenPrincipal, string>;
+}
 
 const gitIn = (dir: string, ...args: string[]) => {
   try {
@@ -173,9 +189,7 @@ interface Run {
   nodeFlags: string[];
   servers: Record<Variant, ServerHandle>;
   worker: LoadWorker;
-  tokens: Record<Scenario['principal'], string>;
-  /** JWT_SECRET of the servers, for tokens of other principals (the export measurement). */
-  secret: string;
+  tokens: Record<TokenPrincipal, string>;
   pools: Pools;
   /** Profile the full server during the first window of this scenario. */
   cpuProfile?: { scenario: ScenarioKey; variant: 'full' | 'off'; dir: string; done: boolean };
@@ -442,9 +456,9 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
   );
   const { built, sec: buildSec } = await building;
   console.log(`compiled custos${args.compare === undefined ? '' : ' (both checkouts)'} and the floor with tsc in ${buildSec.toFixed(1)} s; the servers run the compiled JavaScript`);
-  const started = performance.now();
   const secret = randomBytes(24).toString('hex');
-  const tokens = { 'u-mgr-1': token('u-mgr-1', secret), 'u-auditor-1': token('u-auditor-1', secret) };
+  const tokens = await mintTokens(secret);
+  const started = performance.now();
   const profileDir = args.cpuProfile ? join(repoRoot, 'bench', 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const soakProfileDir = args.soakProfile ? join(repoRoot, 'bench', '.tmp', `soak-profiles-${process.pid}`) : undefined;
@@ -463,7 +477,7 @@ async function setUp(args: ReturnType<typeof parse>): Promise<Run> {
     built, dataset, secret, sink.url, nodeOptions, nodeFlags, profile,
     await offSlot(args), args.fullDbParams, args.fullNodeFlags, gcLog ? { file: gcLog, variant: args.soakVariant } : undefined,
   );
-  const run: Run = { args, p, dataset, nodeOptions, nodeFlags, servers, worker: LoadWorker.start(), tokens, secret, pools: { ids: [] }, ...(gcLog ? { gcLog } : {}), ...(soakProfileDir ? { soakProfileDir } : {}) };
+  const run: Run = { args, p, dataset, nodeOptions, nodeFlags, servers, worker: LoadWorker.start(), tokens, pools: { ids: [] }, ...(gcLog ? { gcLog } : {}), ...(soakProfileDir ? { soakProfileDir } : {}) };
   if (args.cpuProfile && profileDir) run.cpuProfile = { scenario: args.cpuProfile, variant: args.profileVariant, dir: profileDir, done: false };
   if (args.perf) {
     const dir = join(repoRoot, 'bench', '.tmp', 'perf');
@@ -661,7 +675,7 @@ async function main(): Promise<void> {
   }
   const rssEndMb = Object.fromEntries(variants.map((v) => [v, rssMb(run.servers[v].pid)]));
   // After the RSS reading above, so the export does not move it; partial runs leave it out.
-  const exportStream = args.only ? undefined : await measureExport({ server: run.servers.full, customers: run.dataset.customers, token: (p) => token(p, run.secret) });
+  const exportStream = args.only ? undefined : await measureExport({ server: run.servers.full, customers: run.dataset.customers, tokens: { analyst: run.tokens['u-analyst-1'], dpo: run.tokens['u-dpo-1'] } });
   const spanExport = await spanExportCheck(run);
   // Wall time of this process, a first-time seed left out.
   const elapsedSec = Math.round(performance.now() / 1000 - run.dataset.seedSec);
