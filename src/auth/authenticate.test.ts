@@ -19,6 +19,32 @@ function token(opts: { secret?: string; expiresAt?: number; sub?: string } = {})
 }
 
 describe('Authenticator', () => {
+  it('prepares the principal lookup once and runs it for every cache miss', async () => {
+    let prepared = 0;
+    const looked: unknown[] = [];
+    const counting = {
+      select: () => ({
+        from: () => ({
+          where: () => ({
+            limit: () => ({
+              prepare: () => {
+                prepared += 1;
+                return { execute: (values: unknown) => (looked.push(values), Promise.resolve([row])) };
+              },
+            }),
+          }),
+        }),
+      }),
+    } as unknown as Db;
+    const auth = new Authenticator(counting, config);
+    const good = await token();
+    await auth.authenticate(`Bearer ${good}`);
+    await auth.authenticate(`Bearer ${good}`);
+    expect(prepared).toBe(1);
+    // principalCacheMs 0: every request looks the principal up, with its id as the bound value.
+    expect(looked).toEqual([{ id: 'u-1' }, { id: 'u-1' }]);
+  });
+
   it('accepts a verified token again from its cache, and refuses it once it has expired', async () => {
     const auth = new Authenticator(db, config);
     const soon = await token({ expiresAt: Math.floor(Date.now() / 1000) + 2 });
