@@ -5,8 +5,17 @@ import { Authenticator, type AuthConfig } from './authenticate.js';
 
 const config: AuthConfig = { secret: 'a-test-secret-that-is-long-enough-0123456789', issuer: 'custos', audience: 'custos', principalCacheMs: 0 };
 const row = { id: 'u-1', displayName: 'x', roles: ['sales_rep'], department: 'east', region: 'east-china', status: 'active' as const };
-/** Just enough of drizzle's select chain for the principal lookup, prepared once. */
-const db = { select: () => ({ from: () => ({ where: () => ({ limit: () => ({ prepare: () => ({ execute: () => Promise.resolve([row]) }) }) }) }) }) } as unknown as Db;
+/** Just enough of drizzle's select chain for the prepared principal lookup, counting what it is asked. */
+function principalsDb() {
+  const seen = { prepared: 0, looked: [] as unknown[] };
+  const prepare = () => {
+    seen.prepared += 1;
+    return { execute: (values: unknown) => (seen.looked.push(values), Promise.resolve([row])) };
+  };
+  const db = { select: () => ({ from: () => ({ where: () => ({ limit: () => ({ prepare }) }) }) }) } as unknown as Db;
+  return { db, seen };
+}
+const { db } = principalsDb();
 
 function token(opts: { secret?: string; expiresAt?: number; sub?: string } = {}) {
   return new SignJWT({})
@@ -20,29 +29,14 @@ function token(opts: { secret?: string; expiresAt?: number; sub?: string } = {})
 
 describe('Authenticator', () => {
   it('prepares the principal lookup once and runs it for every cache miss', async () => {
-    let prepared = 0;
-    const looked: unknown[] = [];
-    const counting = {
-      select: () => ({
-        from: () => ({
-          where: () => ({
-            limit: () => ({
-              prepare: () => {
-                prepared += 1;
-                return { execute: (values: unknown) => (looked.push(values), Promise.resolve([row])) };
-              },
-            }),
-          }),
-        }),
-      }),
-    } as unknown as Db;
+    const { db: counting, seen } = principalsDb();
     const auth = new Authenticator(counting, config);
     const good = await token();
     await auth.authenticate(`Bearer ${good}`);
     await auth.authenticate(`Bearer ${good}`);
-    expect(prepared).toBe(1);
+    expect(seen.prepared).toBe(1);
     // principalCacheMs 0: every request looks the principal up, with its id as the bound value.
-    expect(looked).toEqual([{ id: 'u-1' }, { id: 'u-1' }]);
+    expect(seen.looked).toEqual([{ id: 'u-1' }, { id: 'u-1' }]);
   });
 
   it('accepts a verified token again from its cache, and refuses it once it has expired', async () => {

@@ -71,7 +71,7 @@ export class Authenticator {
     this.byId = db.select().from(principals).where(eq(principals.id, sql.placeholder('id'))).limit(1).prepare('custos_principal_by_id');
   }
 
-  /** `traced` wraps the principal lookup (a cache miss) so it gets its own SQL span. */
+  /** `traced` wraps the principal lookup of a cache miss (the GraphQL handler notes its duration on the operation span). */
   async authenticate(header: string | undefined, traced: Traced = (run) => run()): Promise<Principal> {
     const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(header ?? '');
     if (!match) throw new UnauthenticatedError('missing or malformed Authorization: Bearer token');

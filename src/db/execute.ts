@@ -11,7 +11,9 @@ export function rowsOf(result: unknown): Row[] {
 /**
  * Runs raw SQL and returns plain rows. The statement starts within the same turn as the call (drizzle runs it when
  * awaited here), so statements started together on one transaction go out in call order, and postgres.js pipelines
- * them in one write.
+ * them in one write. It goes unnamed: with parameters, postgres.js sends it twice (describe, then run) and PostgreSQL
+ * plans it each time. A statement on a request's path whose text is one of few is compiled once and run prepared
+ * instead (compile, bind and runStatement in src/authz/statements.ts), as the policed reads and the audit's are.
  */
 export async function queryRows(db: Db, query: SQL): Promise<Row[]> {
   return rowsOf(await db.execute(query));
