@@ -1,4 +1,4 @@
-import type { Context } from '@opentelemetry/api';
+import type { Attributes, Context } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { BatchSpanProcessor, type ReadableSpan, type Span, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
@@ -10,17 +10,23 @@ export interface SpanQueueStats {
 }
 
 /**
- * Spans per export call. The OTLP exporter turns a batch into JSON and starts
- * its POST synchronously, ~20 µs per span of ours: a whole EXPORT_BATCH held
- * the event loop ~10 ms under load, in the tail of every request waiting
- * behind it. Slices go out one event-loop turn apart, each its own POST, and
- * small enough that their JSON (~2.4 kB per span of an S1 request, ~75 kB a
- * slice) stays below V8's large-object size and malloc's mmap threshold
- * (128 kB each): larger slices encoded into fresh pages, and the page faults
- * made the export of an S1 request cost 80–103 µs against 57–64 at 32
- * (bench/HISTORY.md, "Measured in session 11").
+ * What one export call may carry: about this many bytes of OTLP/JSON (as
+ * estimated by `otlpJsonBytes`), and never more than EXPORT_SLICE_SPANS
+ * spans. The OTLP exporter turns a slice into JSON and starts its POST
+ * synchronously, so a slice is also how long it holds the event loop. A
+ * slice stays below V8's large-object size and malloc's mmap threshold (128 kB
+ * each): larger ones were encoded into fresh pages, and the page faults made
+ * the export of an S1 request cost 80–103 µs against 57–64 at 32 spans
+ * (bench/HISTORY.md, "Measured in session 11"). Up to that size, fewer and
+ * fuller POSTs cost less: 32 spans were ~75 kB of S1's but ~40 kB of S3's.
+ * Exporting the spans of real requests through the OTLP exporter (session
+ * 34, µs of CPU per request, 32 spans against this budget against 136 kB):
+ * S3 24–26 / 19 / 22, S1 31–32 / 29–30 / 33–34, S2 62 / 59–61 / 61–62.
  */
-export const EXPORT_SLICE = 32;
+export const EXPORT_SLICE_BYTES = 112 * 1024;
+
+/** The most spans one export call carries, however small they are (each costs the transform its own objects). */
+export const EXPORT_SLICE_SPANS = 256;
 
 /** Spans the SDK's processor gathers before it exports without waiting for its timer. */
 export const EXPORT_BATCH = 512;
@@ -36,8 +42,8 @@ export const EXPORT_BATCH = 512;
  * waited, not with anything they carry. At 100 ms far fewer are promoted (a
  * soak at 200 requests a second: the old generation grew 1.9 against
  * 4.3 MB/s, scavenges took 2.7 against 3.9 ms; bench/README). The number of
- * POSTs stays set by EXPORT_SLICE at any load above ~300 spans a second;
- * below that, at most ten a second go out.
+ * POSTs stays set by the slices' size at any load that fills a slice in
+ * EXPORT_DELAY_MS; below that, at most ten a second go out.
  */
 export const EXPORT_DELAY_MS = 100;
 
@@ -50,7 +56,60 @@ export const EXPORT_DELAY_MS = 100;
 export const MAX_SLICES_IN_FLIGHT = 4;
 
 /**
- * Hands a batch to the exporter in slices (EXPORT_SLICE), one per event-loop
+ * The bytes a span adds to an OTLP/JSON export, estimated from its fields
+ * without serializing it: the span's own fields (ids, times, kind, status,
+ * ~340 bytes), then each attribute's key and value with the JSON around them
+ * (an array's elements one by one), its events and links. Strings count one
+ * byte per character and numbers six: custos's attributes are ids, names,
+ * codes, SQL, counts and milliseconds, so what goes uncounted is the escape
+ * before each quote around an identifier in SQL (real requests' spans came
+ * within 2 % of the exporter's bytes, session 34).
+ */
+export function otlpJsonBytes(span: ReadableSpan): number {
+  let bytes = 340 + span.name.length + attributesBytes(span.attributes);
+  if (span.status.message !== undefined) bytes += 12 + span.status.message.length;
+  for (const event of span.events) bytes += 80 + event.name.length + attributesBytes(event.attributes);
+  for (const link of span.links) bytes += 120 + attributesBytes(link.attributes);
+  return bytes;
+}
+
+function attributesBytes(attributes: Attributes | undefined): number {
+  let bytes = 0;
+  if (attributes === undefined) return bytes;
+  for (const key in attributes) {
+    const value = attributes[key];
+    bytes += 37 + key.length;
+    if (Array.isArray(value)) {
+      bytes += 11;
+      for (const item of value as unknown[]) bytes += 19 + valueBytes(item);
+    } else bytes += valueBytes(value);
+  }
+  return bytes;
+}
+
+const valueBytes = (value: unknown): number => (typeof value === 'string' ? value.length : 6);
+
+/** A batch cut into export slices, in order: each up to EXPORT_SLICE_BYTES (a span larger than that alone) and EXPORT_SLICE_SPANS. */
+export function slicesOf(spans: ReadableSpan[], maxBytes = EXPORT_SLICE_BYTES, maxSpans = EXPORT_SLICE_SPANS): ReadableSpan[][] {
+  const slices: ReadableSpan[][] = [];
+  let slice: ReadableSpan[] = [];
+  let bytes = 0;
+  for (const span of spans) {
+    const size = otlpJsonBytes(span);
+    if (slice.length > 0 && (bytes + size > maxBytes || slice.length === maxSpans)) {
+      slices.push(slice);
+      slice = [];
+      bytes = 0;
+    }
+    slice.push(span);
+    bytes += size;
+  }
+  if (slice.length > 0) slices.push(slice);
+  return slices;
+}
+
+/**
+ * Hands a batch to the exporter in slices (EXPORT_SLICE_BYTES, EXPORT_SLICE_SPANS), one per event-loop
  * turn and at most MAX_SLICES_IN_FLIGHT at a time (the rest wait their turn,
  * in order), and counts what each slice's export accepted or rejected, so the
  * queue knows what is still pending. The batch fails if any slice did.
@@ -66,11 +125,11 @@ class SlicingCountingExporter implements SpanExporter {
   ) {}
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
-    let left = Math.ceil(spans.length / EXPORT_SLICE);
+    const slices = slicesOf(spans);
+    let left = slices.length;
     if (left === 0) return resultCallback({ code: ExportResultCode.SUCCESS });
     let failure: ExportResult | undefined;
-    for (let start = 0; start < spans.length; start += EXPORT_SLICE) {
-      const slice = spans.slice(start, start + EXPORT_SLICE);
+    for (const slice of slices) {
       this.waiting.push(() =>
         this.inner.export(slice, (result) => {
           const ok = result.code === ExportResultCode.SUCCESS;
