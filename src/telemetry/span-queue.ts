@@ -18,10 +18,10 @@ export interface SpanQueueStats {
  * each): larger ones were encoded into fresh pages, and the page faults made
  * the export of an S1 request cost 80–103 µs against 57–64 at 32 spans
  * (bench/HISTORY.md, "Measured in session 11"). Up to that size, fewer and
- * fuller POSTs cost less: 32 spans were ~75 kB of S1's but ~40 kB of S3's.
+ * fuller POSTs cost less: 32 spans were ~79 kB of S1's but ~49 kB of S3's.
  * Exporting the spans of real requests through the OTLP exporter (session
  * 34, µs of CPU per request, 32 spans against this budget against 136 kB):
- * S3 24–26 / 19 / 22, S1 31–32 / 29–30 / 33–34, S2 62 / 59–61 / 61–62.
+ * S3 24–26 / 19 / 22, S1 31–33 / 29–30 / 33–34, S2 62–63 / 60–61 / 61–62.
  */
 export const EXPORT_SLICE_BYTES = 112 * 1024;
 
