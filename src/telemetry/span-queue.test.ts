@@ -143,6 +143,18 @@ describe(CountedBatchProcessor.name, () => {
     );
   });
 
+  it(`puts no more than ${EXPORT_SLICE_SPANS} spans in a slice, however small they are`, () => {
+    const tracer = new BasicTracerProvider().getTracer('t');
+    const spans = Array.from({ length: 2 * EXPORT_SLICE_SPANS + 88 }, (_, i) => {
+      const span = tracer.startSpan(`s${i}`);
+      span.end();
+      return span as unknown as ReadableSpan;
+    });
+    // Far below the bytes: the count alone cuts them.
+    expect(spans.reduce((n, span) => n + otlpJsonBytes(span), 0)).toBeLessThan(EXPORT_SLICE_BYTES * 2);
+    expect(slicesOf(spans).map((slice) => slice.length)).toEqual([EXPORT_SLICE_SPANS, EXPORT_SLICE_SPANS, 88]);
+  });
+
   it('delivers a full queue on flush through the OTLP exporter, never more slices at once than it accepts', async () => {
     const collector = await startCollector(20);
     try {
@@ -187,8 +199,9 @@ describe(CountedBatchProcessor.name, () => {
       child: fc.boolean(),
     });
     try {
-      // A batch of one span measures the request's own framing (resource and scope), taken off every batch below.
-      const framing = (await exported([endedSpan(tracer, { name: 'x', attributes: {}, error: undefined, child: false })])) - otlpJsonBytes(endedSpan(tracer, { name: 'x', attributes: {}, error: undefined, child: false }));
+      // A batch of one bare span measures the request's own framing (resource and scope), taken off every batch below.
+      const bare = endedSpan(tracer, { name: 'x', attributes: {}, error: undefined, child: false });
+      const framing = (await exported([bare])) - otlpJsonBytes(bare);
       await fc.assert(
         fc.asyncProperty(fc.array(spanSpec, { minLength: 1, maxLength: 20 }), async (specs) => {
           const spans = specs.map((spec) => endedSpan(tracer, spec));

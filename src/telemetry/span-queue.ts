@@ -90,13 +90,13 @@ function attributesBytes(attributes: Attributes | undefined): number {
 const valueBytes = (value: unknown): number => (typeof value === 'string' ? value.length : 6);
 
 /** A batch cut into export slices, in order: each up to EXPORT_SLICE_BYTES (a span larger than that alone) and EXPORT_SLICE_SPANS. */
-export function slicesOf(spans: ReadableSpan[], maxBytes = EXPORT_SLICE_BYTES, maxSpans = EXPORT_SLICE_SPANS): ReadableSpan[][] {
+export function slicesOf(spans: ReadableSpan[]): ReadableSpan[][] {
   const slices: ReadableSpan[][] = [];
   let slice: ReadableSpan[] = [];
   let bytes = 0;
   for (const span of spans) {
     const size = otlpJsonBytes(span);
-    if (slice.length > 0 && (bytes + size > maxBytes || slice.length === maxSpans)) {
+    if (slice.length > 0 && (bytes + size > EXPORT_SLICE_BYTES || slice.length === EXPORT_SLICE_SPANS)) {
       slices.push(slice);
       slice = [];
       bytes = 0;
