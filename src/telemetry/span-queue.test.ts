@@ -118,14 +118,9 @@ describe(CountedBatchProcessor.name, () => {
 
   it('never puts more than its bytes or its count of spans in a slice, fills each before the next, and keeps the order', () => {
     const tracer = new BasicTracerProvider().getTracer('t');
-    const spanOf = (i: number, chars: number): ReadableSpan => {
-      const span = tracer.startSpan(`s${i}`, { attributes: { padding: 'x'.repeat(chars) } });
-      span.end();
-      return span as unknown as ReadableSpan;
-    };
     fc.assert(
       fc.property(fc.array(fc.oneof(fc.nat(2_000), fc.nat(40_000), fc.constant(EXPORT_SLICE_BYTES + 1)), { maxLength: 600 }), (sizes) => {
-        const spans = sizes.map((chars, i) => spanOf(i, chars));
+        const spans = sizes.map((chars, i) => endedSpan(tracer, { name: `s${i}`, attributes: { padding: 'x'.repeat(chars) } }));
         const slices = slicesOf(spans);
         expect(slices.flat()).toEqual(spans);
         const bytes = (slice: ReadableSpan[]) => slice.reduce((n, span) => n + otlpJsonBytes(span), 0);
@@ -145,11 +140,7 @@ describe(CountedBatchProcessor.name, () => {
 
   it(`puts no more than ${EXPORT_SLICE_SPANS} spans in a slice, however small they are`, () => {
     const tracer = new BasicTracerProvider().getTracer('t');
-    const spans = Array.from({ length: 2 * EXPORT_SLICE_SPANS + 88 }, (_, i) => {
-      const span = tracer.startSpan(`s${i}`);
-      span.end();
-      return span as unknown as ReadableSpan;
-    });
+    const spans = Array.from({ length: 2 * EXPORT_SLICE_SPANS + 88 }, (_, i) => endedSpan(tracer, { name: `s${i}` }));
     // Far below the bytes: the count alone cuts them.
     expect(spans.reduce((n, span) => n + otlpJsonBytes(span), 0)).toBeLessThan(EXPORT_SLICE_BYTES * 2);
     expect(slicesOf(spans).map((slice) => slice.length)).toEqual([EXPORT_SLICE_SPANS, EXPORT_SLICE_SPANS, 88]);
@@ -200,7 +191,7 @@ describe(CountedBatchProcessor.name, () => {
     });
     try {
       // A batch of one bare span measures the request's own framing (resource and scope), taken off every batch below.
-      const bare = endedSpan(tracer, { name: 'x', attributes: {}, error: undefined, child: false });
+      const bare = endedSpan(tracer, { name: 'x' });
       const framing = (await exported([bare])) - otlpJsonBytes(bare);
       await fc.assert(
         fc.asyncProperty(fc.array(spanSpec, { minLength: 1, maxLength: 20 }), async (specs) => {
@@ -220,11 +211,11 @@ describe(CountedBatchProcessor.name, () => {
   });
 });
 
-type Spec = { name: string; attributes: Attributes; error: string | undefined; child: boolean };
+type Spec = { name: string; attributes?: Attributes; error?: string | undefined; child?: boolean };
 
 /** An ended span made from a spec: its attributes, an error status with a message, a parent. */
 function endedSpan(tracer: Tracer, spec: Spec): ReadableSpan {
-  const parent = spec.child ? trace.setSpan(ROOT_CONTEXT, tracer.startSpan('parent')) : ROOT_CONTEXT;
+  const parent = spec.child === true ? trace.setSpan(ROOT_CONTEXT, tracer.startSpan('parent')) : ROOT_CONTEXT;
   const span = tracer.startSpan(spec.name, { attributes: spec.attributes }, parent);
   if (spec.error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: spec.error });
   span.end();
