@@ -28,7 +28,7 @@ import {
 import { auditScenario, bodiesOf, checkReply, idPool, interleave, post, scenarios, type Pools, type Scenario, type ScenarioKey } from './scenarios.js';
 import { secretsEnv } from './secrets.js';
 import { buildProject, buildServers, type Built } from './build.js';
-import { switchedOffEnv, type Switch } from './split.js';
+import { exportsWith, switchedOffEnv, type Switch } from './split.js';
 import {
   backendApplications, cpuMs, LoadWorker, machineCpu, machineProbeMs, postgresBackends, postgresCpuByPool, postgresDelta, postgresProcesses, readCounters, repoRoot, rssMb, runQueueWaitMs, startServer, stopAll, variants,
   type BackendReading, type RunQueueWait, type ServerCounters, type ServerHandle, type ServerSpec, type SpanCounts, type Variant,
@@ -76,9 +76,10 @@ const usage = `usage: npm run bench -- [--quick] [--soak SECONDS [--rate N]] [--
                  (repeatable), e.g. max-semi-space-size=64 with --compare . (V8 flags NODE_OPTIONS refuses too)
   --connections 16,64   the throughput windows' connection counts (1..256); the fixed-rate comparison
                  runs only when 16 is among them
-  --switch-off audit,tracing,policy   the price of some of full's switches: the off slot runs full's
-                 configuration with only those off (in development mode, as off does; \`none\` measures that
-                 mode alone), so full/off reads "full against full without them"; results are named ...-switch-off-…`;
+  --switch-off audit,tracing,export,policy   the price of some of full's switches: the off slot runs
+                 full's configuration with only those off (in development mode, as off does; \`none\` measures
+                 that mode alone; \`export\` keeps tracing but gives the spans to no collector), so full/off
+                 reads "full against full without them"; results are named ...-switch-off-…`;
 
 function parse() {
   const args = parseBenchArgs(process.argv.slice(2));
@@ -433,7 +434,7 @@ async function offSlot(args: ReturnType<typeof parse>): Promise<OffSlot> {
     return { kind: 'compare', dir: args.compare, collector: compareSink.url };
   }
   if (args.switchOff) {
-    if (!args.switchOff.includes('tracing')) compareSink = await startOtlpSink();
+    if (exportsWith(args.switchOff)) compareSink = await startOtlpSink();
     return { kind: 'switch-off', off: args.switchOff, collector: compareSink?.url };
   }
   return { kind: 'off' };

@@ -3,21 +3,26 @@
  *
  * The off variant turns everything off at once (enforcement, strict audit,
  * tracing), so full/off alone cannot say which of them the price is paid for.
- * With `--switch-off audit` (or tracing, policy, or several, comma-separated)
- * the off slot runs full's configuration with only those switched off, and
- * full/off reads "the price of those switches". Production refuses the audit
+ * With `--switch-off audit` (or tracing, export, policy, or several,
+ * comma-separated) the off slot runs full's configuration with only those
+ * switched off, and full/off reads "the price of those switches". `export`
+ * keeps tracing on but gives the spans to no collector: the price of sending
+ * them out, apart from making them. Production refuses the audit
  * and tracing switches, so that server runs as the off variant does: in
  * development mode with graphql-js preloaded in its production mode;
  * `--switch-off none` measures that difference alone, switching nothing off.
  */
 
-export const switches = ['audit', 'tracing', 'policy'] as const;
+export const switches = ['audit', 'tracing', 'export', 'policy'] as const;
 export type Switch = (typeof switches)[number];
 
-/** What each switch does to the server's environment. */
+/** What each switch does to the server's environment (export: leaving out the collector, below). */
 const switchEnv: Record<Switch, Record<string, string>> = {
   audit: { AUDIT_MODE: 'off' },
   tracing: { TRACING: 'off' },
+  // Spans still made and ended as full makes them (AUDIT_MODE and the policy untouched), but given to no collector:
+  // what sending them out costs (the OTLP transform, the POSTs, the spans held until then) apart from making them.
+  export: {},
   // Every role reads every field of every row, no reveal rules (bench/policies-off, as for the off variant).
   policy: { POLICY_DIR: 'bench/policies-off' },
 };
@@ -36,17 +41,22 @@ export function parseSwitchOff(text: string): Switch[] {
 /**
  * The off slot's environment: full's, in development mode, with the chosen
  * switches off. Its spans go to `collector` (a sink of its own, so that full's
- * count stays full's); with tracing off it exports nothing and needs none.
+ * count stays full's); with tracing or export off it exports nothing and needs none.
  */
 export function switchedOffEnv(fullEnv: Record<string, string>, off: readonly Switch[], collector: string | undefined): Record<string, string> {
   const { OTEL_EXPORTER_OTLP_ENDPOINT: _fulls, ...rest } = fullEnv;
   const env: Record<string, string> = { ...rest, NODE_ENV: 'development', AUDIT_MODE: 'strict', TRACING: 'on' };
   for (const s of off) Object.assign(env, switchEnv[s]);
-  if (env.TRACING === 'on') {
+  if (exportsWith(off)) {
     if (collector === undefined) throw new Error('--switch-off: a server that traces needs a collector of its own');
     env.OTEL_EXPORTER_OTLP_ENDPOINT = collector;
   }
   return env;
+}
+
+/** Whether the off slot's server sends spans to a collector (and needs one of its own) with these switches off. */
+export function exportsWith(off: readonly Switch[]): boolean {
+  return !off.includes('tracing') && !off.includes('export');
 }
 
 /** How the reports name the off slot of such a run. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { secretsEnv } from '../bench/secrets.js';
-import { parseSwitchOff, switchedOffEnv } from '../bench/split.js';
+import { exportsWith, parseSwitchOff, switchedOffEnv } from '../bench/split.js';
 import { loadConfig } from '../src/config.js';
 
 /** `npm run bench -- --switch-off …`: full against full with only some switches off. */
@@ -12,6 +12,7 @@ describe('--switch-off', () => {
     expect(parseSwitchOff('audit')).toEqual(['audit']);
     expect(parseSwitchOff('tracing, audit,audit')).toEqual(['audit', 'tracing']);
     expect(parseSwitchOff('policy,tracing,audit')).toEqual(['audit', 'tracing', 'policy']);
+    expect(parseSwitchOff('policy,export')).toEqual(['export', 'policy']);
     expect(() => parseSwitchOff('audit,masking')).toThrow(/not masking/);
     expect(() => parseSwitchOff('none,audit')).toThrow(/not none/);
     expect(() => parseSwitchOff(',')).toThrow(/--switch-off takes none/);
@@ -34,6 +35,9 @@ describe('--switch-off', () => {
       { off: [], audit: 'strict', tracing: true, endpoint: collector, policyDir: './policies' },
       { off: ['audit'], audit: 'off', tracing: true, endpoint: collector, policyDir: './policies' },
       { off: ['tracing'], audit: 'strict', tracing: false, endpoint: undefined, policyDir: './policies' },
+      // Spans made as full makes them, sent nowhere.
+      { off: ['export'], audit: 'strict', tracing: true, endpoint: undefined, policyDir: './policies' },
+      { off: ['audit', 'export'], audit: 'off', tracing: true, endpoint: undefined, policyDir: './policies' },
       { off: ['policy'], audit: 'strict', tracing: true, endpoint: collector, policyDir: 'bench/policies-off' },
       { off: ['audit', 'tracing', 'policy'], audit: 'off', tracing: false, endpoint: undefined, policyDir: 'bench/policies-off' },
     ] as const;
@@ -51,6 +55,10 @@ describe('--switch-off', () => {
     // A server that traces is never pointed at full's collector: without one of its own it does not start.
     expect(() => switchedOffEnv(full, ['audit'], undefined)).toThrow(/collector of its own/);
     expect(switchedOffEnv(full, ['tracing'], undefined).OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined();
+    // Without export the server needs no collector, and is given none even when one is offered.
+    expect(exportsWith(['export'])).toBe(false);
+    expect(exportsWith(['audit', 'policy'])).toBe(true);
+    expect(switchedOffEnv(full, ['export'], collector).OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined();
     // Full's own environment is left as it was.
     expect(full.NODE_ENV).toBe('production');
     expect(full.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://127.0.0.1:4318');
