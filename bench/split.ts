@@ -7,10 +7,10 @@
  * comma-separated) the off slot runs full's configuration with only those
  * switched off, and full/off reads "the price of those switches". `export`
  * keeps tracing on but gives the spans to no collector: the price of sending
- * them out, apart from making them. Production refuses the audit
- * and tracing switches, so that server runs as the off variant does: in
- * development mode with graphql-js preloaded in its production mode;
- * `--switch-off none` measures that difference alone, switching nothing off.
+ * them out, apart from making them. Production refuses the audit and tracing
+ * switches, so that server runs as the off variant does: in development mode
+ * with graphql-js preloaded in its production mode; `--switch-off none`
+ * measures that difference alone, switching nothing off.
  */
 
 export const switches = ['audit', 'tracing', 'export', 'policy'] as const;
@@ -48,7 +48,7 @@ export function switchedOffEnv(fullEnv: Record<string, string>, off: readonly Sw
   const env: Record<string, string> = { ...rest, NODE_ENV: 'development', AUDIT_MODE: 'strict', TRACING: 'on' };
   for (const s of off) Object.assign(env, switchEnv[s]);
   if (exportsWith(off)) {
-    if (collector === undefined) throw new Error('--switch-off: a server that traces needs a collector of its own');
+    if (collector === undefined) throw new Error('--switch-off: a server that exports its spans needs a collector of its own');
     env.OTEL_EXPORTER_OTLP_ENDPOINT = collector;
   }
   return env;
